@@ -1,0 +1,1 @@
+"""pytest hooks, options and fixtures of pytest-goperf (the only pytest-specific module)."""
