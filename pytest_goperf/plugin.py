@@ -1,1 +1,411 @@
-"""pytest hooks, options and fixtures of pytest-goperf (the only pytest-specific module)."""
+"""pytest hooks, options, markers and fixtures of pytest-goperf.
+
+This is the only module that knows about pytest; everything it does is a call
+into the plain modules (``config``, ``build``, ``service``, ``leaks``).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
+
+import pytest
+
+from .build import BuildResult, build_binary
+from .config import GoperfConfig, IgnoreSpec, load_config
+from .errors import BuildError, ConfigError, GoperfError, ServiceDiedError, ServiceStartError
+from .service import GoService, ServiceSpec, describe_exit, start_service
+
+if TYPE_CHECKING:
+    from .leaks import LeakCheck
+
+_CONFIG = pytest.StashKey[GoperfConfig]()
+_STATE = pytest.StashKey["_PluginState"]()
+_LEAK_CHECK = pytest.StashKey["LeakCheck"]()
+_CALL_SERVICES = pytest.StashKey[list]()
+
+
+# --------------------------------------------------------------------------- options
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("goperf", "Go service performance and goroutine-leak testing")
+    group.addoption("--goperf-url", metavar="URL", help="attach to a service already running at URL instead of building one")
+    group.addoption("--goperf-pprof-url", metavar="URL", help="base URL of its /debug/pprof/ when it differs from --goperf-url")
+    group.addoption("--goperf-package", metavar="DIR", help="directory of the Go main package to build ([tool.goperf] package)")
+    group.addoption("--goperf-go", metavar="PATH", help="the go binary to build with ([tool.goperf] go)")
+    group.addoption(
+        "--goperf-build-flags", metavar="FLAGS", help="extra go build flags, space separated, e.g. '-race' ([tool.goperf] build_flags)"
+    )
+    group.addoption("--goperf-artifacts", metavar="DIR", help="keep dumps, traces and profiles of failing checks in DIR")
+    group.addoption(
+        "--goperf-leak-check",
+        action="store_true",
+        default=None,
+        help="check every test that uses go_service for goroutine leaks ([tool.goperf.leak] check_all_tests)",
+    )
+
+
+def _overrides(config: pytest.Config) -> dict[str, Any]:
+    flags = config.getoption("goperf_build_flags")
+    artifacts = config.getoption("goperf_artifacts")
+    return {
+        "url": config.getoption("goperf_url"),
+        "pprof_url": config.getoption("goperf_pprof_url"),
+        "package": config.getoption("goperf_package"),
+        "go": config.getoption("goperf_go"),
+        "build_flags": tuple(flags.split()) if flags else None,
+        "artifacts": Path(artifacts).resolve() if artifacts else None,
+        "leak_check_all": config.getoption("goperf_leak_check"),
+    }
+
+
+def _pyproject(config: pytest.Config) -> Path:
+    if config.inipath is not None and config.inipath.name == "pyproject.toml":
+        return config.inipath
+    return config.rootpath / "pyproject.toml"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "no_goroutine_leak(ignore=[...], settle_timeout=5.0, service='go_service'): fail the test if goroutines "
+        "started during it are still alive after settling",
+    )
+    pyproject = _pyproject(config)
+    try:
+        goperf_config = load_config(pyproject.parent, pyproject, _overrides(config))
+    except ConfigError as exc:
+        raise pytest.UsageError(f"pytest-goperf: {exc}") from None
+    config.stash[_CONFIG] = goperf_config
+    config.stash[_STATE] = _PluginState(goperf_config)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(_STATE, None)
+    if state is not None:
+        state.stop_all()
+
+
+# --------------------------------------------------------------------------- state
+
+
+class _PluginState:
+    """Builds shared by the session, and which services belong to which scope."""
+
+    def __init__(self, config: GoperfConfig) -> None:
+        self.config = config
+        self.builds: dict[tuple, BuildResult | BuildError] = {}
+        self.reported: set[int] = set()  # ids of setup errors already shown in full
+        self.services: list[GoService] = []
+        self.owner_stack: list[pytest.FixtureDef] = []
+        self.dead_reported: set[int] = set()
+
+    def build(self, package_dir: Path, config: GoperfConfig, cache_dir: Path, env: Mapping[str, str]) -> BuildResult:
+        key = (package_dir, config.go, config.build_flags, tuple(sorted(env.items())))
+        cached = self.builds.get(key)
+        if cached is None:
+            try:
+                cached = build_binary(
+                    package_dir, cache_dir, go=config.go, flags=config.build_flags, env=env, timeout=config.build_timeout
+                )
+            except BuildError as exc:
+                cached = exc
+            self.builds[key] = cached
+        if isinstance(cached, BuildError):
+            raise cached
+        return cached
+
+    def stop_all(self) -> None:
+        for svc in reversed(self.services):
+            svc.stop()
+        self.services.clear()
+
+
+def _cache_dir(config: GoperfConfig) -> Path:
+    return config.root / ".goperf" / "bin"
+
+
+def _leak_env(go_version: str) -> dict[str, str]:
+    # Go 1.26 serves /debug/pprof/goroutineleak only when built with this experiment
+    # (Go 1.27 has it by default and deleted the setting).
+    return {"GOEXPERIMENT": "goroutineleakprofile"} if go_version.startswith("go1.26") else {}
+
+
+def _go_version(config: GoperfConfig) -> str:
+    from .build import go_env_for_build
+
+    return go_env_for_build(config.go).get("GOVERSION", "")
+
+
+def _launch(
+    state: _PluginState,
+    config: GoperfConfig,
+    tmp_factory: pytest.TempPathFactory,
+    *,
+    package_dir: Path,
+    args: Sequence[str],
+    env: Mapping[str, str],
+    name: str,
+) -> GoService:
+    build_env = {}
+    if "GOEXPERIMENT" not in env:
+        build_env = _leak_env(_go_version(config))
+    result = state.build(package_dir, config, _cache_dir(config), build_env)
+    spec = ServiceSpec(
+        binary=result.path,
+        args=tuple(args),
+        env=dict(env),
+        cwd=package_dir,
+        ready_path=config.ready_path,
+        start_timeout=config.start_timeout,
+        stop_timeout=config.stop_timeout,
+        name=name,
+    )
+    log_dir = _log_root(tmp_factory)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    service = start_service(spec, log_dir / f"{name}-{len(state.services)}.log")
+    service.go_version = result.go_version
+    state.services.append(service)
+    return service
+
+
+def _log_root(tmp_factory: pytest.TempPathFactory) -> Path:
+    return tmp_factory.getbasetemp() / "goperf-logs"
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="session")
+def goperf_config(pytestconfig: pytest.Config) -> GoperfConfig:
+    """The validated ``[tool.goperf]`` settings with command-line overrides."""
+    return pytestconfig.stash[_CONFIG]
+
+
+@pytest.fixture(scope="session")
+def go_service(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GoService]:
+    """The Go service under test, built once and started for the whole session.
+
+    Attached instead of started when ``--goperf-url`` (or ``url`` in
+    ``[tool.goperf]``) is given.
+    """
+    state = pytestconfig.stash[_STATE]
+    config = state.config
+    if config.url:
+        service = GoService(config.url, config.pprof_url)
+        service.pprof.check_enabled()
+        yield service
+        service.stop()
+        return
+    service = _launch(
+        state,
+        config,
+        tmp_path_factory,
+        package_dir=config.package_dir,
+        args=config.args,
+        env=config.env,
+        name="go_service",
+    )
+    try:
+        yield service
+    finally:
+        service.stop()
+        if service in state.services:
+            state.services.remove(service)
+
+
+class GoServiceFactory:
+    """Starts more Go services; each is stopped at the end of the scope that started it."""
+
+    def __init__(self, state: _PluginState, tmp_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> None:
+        self._state = state
+        self._tmp = tmp_factory
+        self._request = request
+
+    def __call__(
+        self,
+        package: str | Path | None = None,
+        *,
+        args: Sequence[str] | None = None,
+        env: Mapping[str, str] | None = None,
+        name: str | None = None,
+    ) -> GoService:
+        """Build (cached) and start the main package in ``package`` (default: the configured one).
+
+        ``args`` and ``env`` may use the placeholders ``{addr}``, ``{port}``,
+        ``{host}``, ``{pprof_addr}`` and ``{pprof_port}``.
+        """
+        config = self._state.config
+        package_dir = config.package_dir if package is None else (config.root / Path(package)).resolve()
+        service = _launch(
+            self._state,
+            config,
+            self._tmp,
+            package_dir=package_dir,
+            args=tuple(args) if args is not None else config.args,
+            env={**config.env, **(env or {})},
+            name=name or package_dir.name,
+        )
+        owner = self._state.owner_stack[-1] if self._state.owner_stack else None
+        if owner is not None:
+            owner.addfinalizer(service.stop)  # started inside a fixture: lives as long as that fixture
+        else:
+            self._request.node.stash.setdefault(_CALL_SERVICES, []).append(service)
+        return service
+
+
+@pytest.fixture(scope="session")
+def go_service_factory(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> GoServiceFactory:
+    """Start other Go services: ``go_service_factory(package=..., args=[...], env={...})``.
+
+    A service started inside a fixture is stopped when that fixture is torn
+    down; one started in a test body, at the end of that test.
+    """
+    return GoServiceFactory(pytestconfig.stash[_STATE], tmp_path_factory, request)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(fixturedef: pytest.FixtureDef, request: pytest.FixtureRequest) -> Iterator[Any]:
+    state = request.config.stash.get(_STATE, None)
+    if state is None or fixturedef.argname == "go_service_factory":
+        return (yield)
+    state.owner_stack.append(fixturedef)
+    try:
+        return (yield)
+    finally:
+        state.owner_stack.pop()
+
+
+# --------------------------------------------------------------------------- leak checks
+
+
+def _leak_options(item: pytest.Item, config: GoperfConfig) -> dict[str, Any] | None:
+    marker = item.get_closest_marker("no_goroutine_leak")
+    if marker is None and not (config.leak_check_all and "go_service" in getattr(item, "fixturenames", ())):
+        return None
+    kwargs = dict(marker.kwargs) if marker else {}
+    unknown = set(kwargs) - {"ignore", "settle_timeout", "service"}
+    if unknown or (marker and marker.args):
+        raise pytest.UsageError(
+            f"{item.nodeid}: no_goroutine_leak takes keyword arguments ignore, settle_timeout, service; got "
+            f"{sorted(unknown) or marker.args}"
+        )
+    ignore = []
+    for rule in kwargs.get("ignore", ()):
+        if isinstance(rule, Mapping):
+            try:
+                rule = IgnoreSpec(**rule)
+            except TypeError as exc:
+                raise pytest.UsageError(f"{item.nodeid}: bad ignore rule {rule!r}: {exc}") from None
+        ignore.append(rule)
+    return {
+        "ignore": [*config.leak_ignore, *ignore],
+        "settle_timeout": float(kwargs.get("settle_timeout", config.leak_settle_timeout)),
+        "service": kwargs.get("service", "go_service"),
+    }
+
+
+def _artifacts_dir(item: pytest.Item, config: GoperfConfig, tmp_factory: pytest.TempPathFactory) -> Path:
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", item.nodeid)[-120:]
+    if config.artifacts is not None:
+        return config.artifacts / safe
+    return tmp_factory.getbasetemp() / "goperf-artifacts" / safe
+
+
+@pytest.fixture(autouse=True)
+def _goperf_leak_guard(request: pytest.FixtureRequest) -> None:
+    """Prepare the leak check of a marked test (the check itself wraps the test call)."""
+    config = request.config.stash[_CONFIG]
+    options = _leak_options(request.node, config)
+    if options is None:
+        return
+    from .leaks import LeakCheck  # imports the dump parser only when a test checks leaks
+
+    service = request.getfixturevalue(options["service"])
+    tmp_factory = request.getfixturevalue("tmp_path_factory")
+    request.node.stash[_LEAK_CHECK] = LeakCheck(
+        service,
+        ignore=options["ignore"],
+        settle_timeout=options["settle_timeout"],
+        artifacts_dir=_artifacts_dir(request.node, config, tmp_factory),
+    )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    check = item.stash.get(_LEAK_CHECK, None)
+    if check is None:
+        return (yield)
+    check.__enter__()
+    result = yield  # an exception from the test propagates: no leak verdict on a failed test
+    check.check()
+    return result
+
+
+# --------------------------------------------------------------------------- service health
+
+
+def _services_of(item: pytest.Item) -> list[GoService]:
+    funcargs = getattr(item, "funcargs", {}) or {}
+    found = [v for v in funcargs.values() if isinstance(v, GoService)]
+    check = item.stash.get(_LEAK_CHECK, None)
+    if check is not None and check._service is not None and check._service not in found:
+        found.append(check._service)
+    return found + item.stash.get(_CALL_SERVICES, [])
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[pytest.TestReport]:
+    report: pytest.TestReport = yield
+    state = item.config.stash.get(_STATE, None)
+    if state is None:
+        return report
+    excinfo = call.excinfo
+    if report.when == "setup" and excinfo is not None and isinstance(excinfo.value, (BuildError, ServiceStartError)):
+        # A session fixture's error repeats in every test: show it in full once.
+        key = id(excinfo.value)
+        if key in state.reported:
+            report.longrepr = f"{type(excinfo.value).__name__}: the same error as above (shown in full once)"
+        else:
+            state.reported.add(key)
+            report.longrepr = f"{type(excinfo.value).__name__}: {excinfo.value}"
+        return report
+    if report.when == "call" and excinfo is not None and isinstance(excinfo.value, GoperfError):
+        # Our messages are complete; a traceback into the plugin adds nothing.
+        if not isinstance(excinfo.value, AssertionError):
+            report.longrepr = f"{type(excinfo.value).__name__}: {excinfo.value}"
+    if report.when == "call":
+        for svc in _services_of(item):
+            if svc.alive or id(svc) in state.dead_reported:
+                continue
+            state.dead_reported.add(id(svc))
+            message = f"ServiceDiedError: during {item.nodeid}: " + describe_exit(svc.returncode, svc.log_path, svc.log_tail())
+            report.outcome = "failed"
+            report.longrepr = message if report.longrepr is None else f"{report.longrepr}\n\n{message}"
+    return report
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Restart the session service if an earlier test crashed it, so later tests still run."""
+    state = item.config.stash.get(_STATE, None)
+    if state is None or "go_service" not in getattr(item, "fixturenames", ()):
+        return
+    for svc in list(state.services):
+        if not svc.alive and svc.spec is not None and id(svc) in state.dead_reported:
+            try:
+                fresh = start_service(svc.spec, svc.log_path)
+            except GoperfError as exc:
+                raise ServiceDiedError(f"the service died in an earlier test and could not be restarted: {exc}") from None
+            svc._adopt(fresh)
+            state.dead_reported.discard(id(svc))
+
+
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """Stop the services a test body started through ``go_service_factory``."""
+    state = item.config.stash.get(_STATE, None)
+    for svc in item.stash.get(_CALL_SERVICES, []):
+        svc.stop()
+        if state is not None and svc in state.services:
+            state.services.remove(svc)

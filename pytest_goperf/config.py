@@ -1,0 +1,203 @@
+"""Settings of pytest-goperf: the ``[tool.goperf]`` table, validated once.
+
+Everything is read into one frozen :class:`GoperfConfig`; command-line options
+override the file. Validation messages name the key, what was wrong and what
+is expected, so a typo in ``pyproject.toml`` is found at start-up, not as an
+odd failure halfway through a run.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+__all__ = ["GoperfConfig", "IgnoreSpec", "load_config", "read_pyproject"]
+
+PLACEHOLDERS = ("{addr}", "{port}", "{host}", "{pprof_addr}", "{pprof_port}")
+
+
+@dataclass(frozen=True)
+class IgnoreSpec:
+    """One ignore rule for leak checks, as written in ``[[tool.goperf.leak.ignore]]``.
+
+    Every field that is set must match (patterns: exact name, shell glob such
+    as ``main.worker*``, or a regular expression written ``re:...``).
+    """
+
+    top_function: str | None = None
+    function: str | None = None
+    created_by: str | None = None
+    state: str | None = None
+
+
+@dataclass(frozen=True)
+class GoperfConfig:
+    """All settings of one run; see the README for each key."""
+
+    root: Path
+    package: str | None = None
+    args: tuple[str, ...] = ("-addr", "{addr}")
+    env: Mapping[str, str] = field(default_factory=dict)
+    build_flags: tuple[str, ...] = ()
+    go: str = "go"
+    ready_path: str = "/debug/pprof/"
+    start_timeout: float = 30.0
+    stop_timeout: float = 10.0
+    build_timeout: float = 600.0
+    url: str | None = None
+    pprof_url: str | None = None
+    leak_settle_timeout: float = 5.0
+    leak_check_all: bool = False
+    leak_ignore: tuple[IgnoreSpec, ...] = ()
+    artifacts: Path | None = None
+
+    @property
+    def package_dir(self) -> Path:
+        """The directory of the main package to build (absolute)."""
+        if self.package is None:
+            raise ConfigError(
+                "no Go package to build: set `package` in [tool.goperf] of pyproject.toml "
+                "(a directory holding a main package, e.g. package = \"./cmd/server\"), "
+                "or attach to a running service with --goperf-url"
+            )
+        return (self.root / self.package).resolve()
+
+
+# key in [tool.goperf] -> (attribute, expected type description)
+_SIMPLE_KEYS: dict[str, tuple[str, str]] = {
+    "package": ("package", "str"),
+    "args": ("args", "list[str]"),
+    "env": ("env", "table"),
+    "build_flags": ("build_flags", "list[str]"),
+    "go": ("go", "str"),
+    "ready_path": ("ready_path", "str"),
+    "start_timeout": ("start_timeout", "seconds"),
+    "stop_timeout": ("stop_timeout", "seconds"),
+    "build_timeout": ("build_timeout", "seconds"),
+    "url": ("url", "str"),
+    "pprof_url": ("pprof_url", "str"),
+    "artifacts": ("artifacts", "path"),
+}
+_LEAK_KEYS = {"settle_timeout", "check_all_tests", "ignore"}
+
+
+def read_pyproject(path: Path) -> dict[str, Any]:
+    """Return the ``[tool.goperf]`` table of ``path`` ({} when absent)."""
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    table = data.get("tool", {}).get("goperf", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [tool.goperf] must be a table")
+    return table
+
+
+def _check(key: str, value: Any, kind: str) -> Any:
+    where = f"[tool.goperf] {key}"
+    if kind == "str":
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be a string, got {value!r}")
+        return value
+    if kind == "list[str]":
+        if isinstance(value, str):
+            raise ConfigError(f"{where} must be a list of strings, e.g. [\"-addr\", \"{{addr}}\"], got the string {value!r}")
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where} must be a list of strings, got {value!r}")
+        return tuple(value)
+    if kind == "table":
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise ConfigError(f"{where} must be a table of strings, e.g. {{ GOGC = \"100\" }}, got {value!r}")
+        return dict(value)
+    if kind == "seconds":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise ConfigError(f"{where} must be a positive number of seconds, got {value!r}")
+        return float(value)
+    if kind == "path":
+        return Path(_check(key, value, "str"))
+    raise AssertionError(kind)  # pragma: no cover
+
+
+def _ignore_specs(value: Any, where: str) -> tuple[IgnoreSpec, ...]:
+    if not isinstance(value, list):
+        raise ConfigError(f"{where} must be a list of tables, e.g. [{{ top_function = \"main.worker\" }}]")
+    names = {f.name for f in fields(IgnoreSpec)}
+    specs = []
+    for i, item in enumerate(value):
+        if not isinstance(item, dict) or not item:
+            raise ConfigError(f"{where}[{i}] must be a non-empty table with keys from {sorted(names)}")
+        unknown = set(item) - names
+        if unknown:
+            raise ConfigError(f"{where}[{i}] has unknown key(s) {sorted(unknown)}; use {sorted(names)}")
+        for k, v in item.items():
+            if not isinstance(v, str):
+                raise ConfigError(f"{where}[{i}].{k} must be a string, got {v!r}")
+        specs.append(IgnoreSpec(**item))
+    return tuple(specs)
+
+
+def config_from_table(table: Mapping[str, Any], root: Path) -> GoperfConfig:
+    """Validate a ``[tool.goperf]`` table into a :class:`GoperfConfig`."""
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if key in _SIMPLE_KEYS:
+            attr, kind = _SIMPLE_KEYS[key]
+            values[attr] = _check(key, value, kind)
+        elif key == "leak":
+            if not isinstance(value, dict):
+                raise ConfigError("[tool.goperf.leak] must be a table")
+            unknown = set(value) - _LEAK_KEYS
+            if unknown:
+                raise ConfigError(f"[tool.goperf.leak] has unknown key(s) {sorted(unknown)}; use {sorted(_LEAK_KEYS)}")
+            if "settle_timeout" in value:
+                values["leak_settle_timeout"] = _check("leak.settle_timeout", value["settle_timeout"], "seconds")
+            if "check_all_tests" in value:
+                if not isinstance(value["check_all_tests"], bool):
+                    raise ConfigError("[tool.goperf.leak] check_all_tests must be true or false")
+                values["leak_check_all"] = value["check_all_tests"]
+            if "ignore" in value:
+                values["leak_ignore"] = _ignore_specs(value["ignore"], "[tool.goperf.leak] ignore")
+        else:
+            known = sorted([*_SIMPLE_KEYS, "leak"])
+            raise ConfigError(f"unknown key {key!r} in [tool.goperf]; known keys: {', '.join(known)}")
+    config = GoperfConfig(root=root, **values)
+    _validate(config)
+    return config
+
+
+def _validate(config: GoperfConfig) -> None:
+    if config.ready_path and not config.ready_path.startswith("/"):
+        raise ConfigError(f"[tool.goperf] ready_path must start with '/', got {config.ready_path!r}")
+    joined = " ".join(config.args)
+    if config.url is None and config.package is not None and "{addr}" not in joined and "{port}" not in joined:
+        raise ConfigError(
+            "[tool.goperf] args must pass the listen address to the service with {addr} "
+            "(host:port) or {port}, e.g. args = [\"-addr\", \"{addr}\"]: goperf picks a free loopback port"
+        )
+
+
+def load_config(root: Path, pyproject: Path | None = None, overrides: Mapping[str, Any] | None = None) -> GoperfConfig:
+    """Read ``[tool.goperf]`` from ``pyproject`` (default ``root/pyproject.toml``) and apply overrides.
+
+    ``overrides`` maps attribute names of :class:`GoperfConfig` to values from
+    the command line; ``None`` values are ignored.
+    """
+    table = read_pyproject(pyproject or root / "pyproject.toml")
+    config = config_from_table(table, root)
+    changes = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if changes:
+        config = replace(config, **changes)
+        _validate(config)
+    return config
