@@ -1,0 +1,3 @@
+module example.com/deepstack
+
+go 1.21
