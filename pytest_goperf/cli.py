@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 
 from . import __version__
 from .analyze import KINDS, analyze_bytes
-from .errors import GoperfError
+from .errors import ConfigError, GoperfError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -50,8 +50,72 @@ def _add_analyze(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_cmd_analyze)
 
 
+def _cmd_load(args: argparse.Namespace) -> int:
+    # Imported here so that other subcommands do not pay for the load engine.
+    from .load import ClosedModel, OpenModel, Request, run_load
+
+    model = OpenModel(args.rate, max_in_flight=args.max_in_flight) if args.rate is not None else ClosedModel(args.concurrency)
+    headers = []
+    for h in args.header:
+        name, sep, value = h.partition(":")
+        if not sep:
+            raise ConfigError(f"--header {h!r} must look like 'Name: value'")
+        headers.append((name.strip(), value.strip()))
+    scenario = None
+    if args.method != "GET" or headers or args.data is not None:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(args.url)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        scenario = Request(args.method, path, headers=tuple(headers), body=(args.data or "").encode())
+        args.url = f"{parts.scheme}://{parts.netloc}"
+    result = run_load(
+        args.url,
+        scenario,
+        model=model,
+        duration=args.duration,
+        warmup=args.warmup,
+        max_requests=args.max_requests,
+        timeout=args.timeout,
+        allow_remote=args.allow_remote,
+        use_uvloop=False if args.no_uvloop else None,
+    )
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2, sort_keys=True))
+    else:
+        print(result.to_text())
+    return 0
+
+
+def _add_load(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "load",
+        help="drive a bounded HTTP/1.1 load against a local service and report rate and latency",
+        description="Send keep-alive HTTP/1.1 requests to URL at a constant rate (--rate, open model: latency "
+        "counts from each request's due time) or from C concurrent connections (--concurrency, closed model), "
+        "then print the achieved rate, status counts and latency percentiles. Loopback targets only unless "
+        "--allow-remote.",
+    )
+    p.add_argument("url", help="http://127.0.0.1:PORT/path?query to request")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--rate", type=float, metavar="R", help="open model: R requests per second")
+    how.add_argument("--concurrency", type=int, metavar="C", help="closed model: C connections sending back to back")
+    p.add_argument("--duration", type=float, required=True, metavar="D", help="measured seconds (after --warmup)")
+    p.add_argument("--warmup", type=float, default=0.0, metavar="W", help="seconds of unmeasured load first (default 0)")
+    p.add_argument("--max-requests", type=int, metavar="N", help="stop after N measured requests")
+    p.add_argument("--timeout", type=float, default=10.0, metavar="T", help="seconds before a request fails (default 10)")
+    p.add_argument("--max-in-flight", type=int, default=1024, metavar="N", help="open model: cap on outstanding requests; more are dropped (default 1024)")
+    p.add_argument("--method", default="GET", help="HTTP method (default GET)")
+    p.add_argument("-H", "--header", action="append", default=[], metavar="'NAME: VALUE'", help="extra request header (repeatable)")
+    p.add_argument("--data", metavar="BODY", help="request body")
+    p.add_argument("--allow-remote", action="store_true", help="allow a target that is not a loopback address")
+    p.add_argument("--no-uvloop", action="store_true", help="use asyncio's own event loop even if uvloop is installed")
+    p.add_argument("--json", action="store_true", help="print the result as JSON (keys in docs/load.md)")
+    p.set_defaults(handler=_cmd_load)
+
+
 # Each subcommand registers itself here; keep them in the order of --help.
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_analyze]
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_analyze, _add_load]
 
 
 def build_parser() -> argparse.ArgumentParser:
