@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""Speed of pytest_goperf.goroutines on a 100,000-goroutine dump, against what a user would otherwise use.
+
+The dump is REAL runtime output: the example service (built with the machine's
+``go``, or ``--go PATH``) is started on 127.0.0.1, ``/defect/leak-global?n=1000``
+is called 100 times (100,000 goroutines blocked in main.globalWaiter, each
+with its own channel argument and one of 100 parent goroutine IDs), and
+``/debug/pprof/goroutine?debug=2`` (the text we parse) plus ``?debug=0`` (the
+protobuf ``go tool pprof`` reads) are fetched. ``--synthetic`` instead builds
+the dump by concatenating the blocks of a committed sample with renumbered IDs
+(no Go needed; every block's text otherwise as the runtime wrote it).
+
+Printed side by side, from one run, best of ``--repeat``:
+
+* ``parse_goroutines`` (ours, typed records);
+* a naive line-by-line regex parser (the obvious Python approach, written
+  below: one regex per line, a dict per goroutine, no caching);
+* ``go tool pprof -raw`` on the debug=0 profile of the same moment (the Go
+  toolchain's reader of goroutine profiles; it only counts stacks, it has no
+  states or IDs, and its time includes process start);
+* ``parse_goroutine_profile`` on the debug=1 text of the same moment.
+
+Run by hand:  python bench/bench_goroutines.py [--synthetic] [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "scripts"))
+sys.path.insert(0, str(REPO))
+import samplekit  # noqa: E402
+
+from pytest_goperf.goroutines import parse_goroutine_profile, parse_goroutines  # noqa: E402
+
+N_REQUESTS = 100
+PER_REQUEST = 1000
+
+
+def live_dump(go: Path, tmp: Path) -> tuple[str, str, Path]:
+    """(debug=2 text, debug=1 text, path of the debug=0 profile) from a live service."""
+    binary = samplekit.build_service(go, tmp / "svc")
+    with samplekit.run_service(binary) as url:
+        for _ in range(N_REQUESTS):
+            samplekit.fetch(f"{url}/defect/leak-global?n={PER_REQUEST}")
+        time.sleep(1.0)  # let every goroutine reach its channel receive
+        debug2 = samplekit.fetch(f"{url}/debug/pprof/goroutine?debug=2", timeout=120).decode()
+        debug1 = samplekit.fetch(f"{url}/debug/pprof/goroutine?debug=1", timeout=120).decode()
+        proto = tmp / "goroutine.pb.gz"
+        proto.write_bytes(samplekit.fetch(f"{url}/debug/pprof/goroutine", timeout=120))
+    return debug2, debug1, proto
+
+
+def synthetic_dump(n: int) -> str:
+    """Blocks of a committed sample, repeated with fresh IDs, up to ``n`` goroutines."""
+    sample = (REPO / "tests/samples/goroutines/go1.27-labels-load-debug2.txt").read_text()
+    blocks = sample.strip("\n").split("\n\n")
+    out = []
+    for i in range(n):
+        b = blocks[i % len(blocks)]
+        out.append(f"goroutine {i + 1}" + b[b.index(" ", 10) :])
+    return "\n\n".join(out) + "\n"
+
+
+# --- the naive parser a user would write ---------------------------------------------------
+NAIVE_HEADER = re.compile(r"^goroutine (\d+) \[(.*?)\](?: \{.*\})?:$")
+NAIVE_FILE = re.compile(r"^\t(.*):(\d+)(?: \+0x[0-9a-f]+)?$")
+NAIVE_CREATED = re.compile(r"^created by (.*?)(?: in goroutine (\d+))?$")
+
+
+def naive_parse(text: str) -> list[dict]:
+    goroutines: list[dict] = []
+    cur: dict | None = None
+    pending: str | None = None
+    for line in text.splitlines():
+        if not line:
+            cur = None
+            continue
+        m = NAIVE_HEADER.match(line)
+        if m:
+            cur = {"id": int(m.group(1)), "state": m.group(2), "frames": [], "created_by": None}
+            goroutines.append(cur)
+            continue
+        if cur is None:
+            continue
+        m = NAIVE_FILE.match(line)
+        if m:
+            if pending is not None:
+                cur["frames"].append((pending, m.group(1), int(m.group(2))))
+                pending = None
+            continue
+        m = NAIVE_CREATED.match(line)
+        if m:
+            cur["created_by"] = m.group(1)
+            continue
+        if line.startswith("..."):
+            continue
+        pending = line[: line.rfind("(")]
+    return goroutines
+
+
+def best(fn, repeat: int) -> tuple[float, object]:
+    times = []
+    result = None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return min(times), result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--synthetic", action="store_true", help="concatenate sample blocks instead of a live service")
+    ap.add_argument("--go", help="go binary to build the service with (default: go on PATH)")
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        proto: Path | None = None
+        debug1 = None
+        if args.synthetic:
+            debug2 = synthetic_dump(N_REQUESTS * PER_REQUEST)
+            source = "synthetic (sample blocks, renumbered)"
+        else:
+            go = Path(args.go or shutil.which("go") or "go").resolve()
+            debug2, debug1, proto = live_dump(go, tmp)
+            source = f"live service built with {subprocess.run([str(go), 'version'], capture_output=True, text=True).stdout.strip()}"
+
+        size_mb = len(debug2.encode()) / 1e6
+        print(f"dump: {source}")
+        print(f"debug=2 text: {size_mb:.1f} MB, {debug2.count(chr(10) + 'goroutine ') + 1} goroutine headers")
+
+        t_ours, gs = best(lambda: parse_goroutines(debug2), args.repeat)
+        t_naive, naive = best(lambda: naive_parse(debug2), args.repeat)
+        assert len(gs) == len(naive), (len(gs), len(naive))  # type: ignore[arg-type]
+        rows = [
+            ("parse_goroutines (ours)", t_ours),
+            ("naive line-by-line regex parser", t_naive),
+        ]
+        if debug1 is not None:
+            t_p1, prof = best(lambda: parse_goroutine_profile(debug1), args.repeat)
+            rows.append((f"parse_goroutine_profile (debug=1, {len(debug1) / 1e3:.0f} kB)", t_p1))
+        if proto is not None:
+            go_bin = Path(args.go or shutil.which("go") or "go")
+
+            def pprof_raw() -> None:
+                subprocess.run([str(go_bin), "tool", "pprof", "-raw", str(proto)], check=True,
+                               capture_output=True)
+
+            t_pprof, _ = best(pprof_raw, max(1, min(args.repeat, 3)))
+            rows.append(("go tool pprof -raw (debug=0 profile)", t_pprof))
+
+        print(f"goroutines parsed: {len(gs)}")  # type: ignore[arg-type]
+        print(f"{'reader':<48} {'seconds':>8} {'ours/this':>10}")
+        for name, t in rows:
+            print(f"{name:<48} {t:>8.3f} {t_ours / t:>10.2f}")
+        print(f"throughput of parse_goroutines: {size_mb / t_ours:.1f} MB/s, {len(gs) / t_ours / 1e3:.0f}k goroutines/s")  # type: ignore[arg-type]
+
+
+if __name__ == "__main__":
+    main()
