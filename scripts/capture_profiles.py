@@ -10,6 +10,10 @@ For each Go release asked for (default: 1.22, 1.27 and the machine's own
 - ``cpu-contention.pb.gz``  CPU profile while /defect/contention is under load (locks)
 - ``heap.pb.gz``, ``allocs.pb.gz``, ``mutex.pb.gz``, ``block.pb.gz``,
   ``goroutine.pb.gz``       the other profiles, debug=0 (protobuf)
+- ``cpu-recursion.pb.gz``   (machine's Go only, in ``recursion/``) a CPU profile of a tiny
+                            program of our own with direct and mutual recursion, so
+                            "a recursive function counts once per sample" is checked
+                            against ``go tool pprof`` on real data
 - ``buildinfo.txt``         ``go version -m`` of the binary (the toolchain's reading)
 - ``buildinfo.bin``         the binary's bytes from the ``\\xff Go buildinf:`` magic on
                             (a few KB), so our build-info reader is tested on real bytes
@@ -109,9 +113,84 @@ def capture_release(release: str) -> None:
             print(f"go{version}: heap allocs mutex block goroutine", file=sys.stderr)
 
 
+# Recursion the example service does not have: fib (direct) and even/odd (mutual).
+RECURSION_PROGRAM = """package main
+
+import (
+	"os"
+	"runtime/pprof"
+	"time"
+)
+
+//go:noinline
+func fib(n int) int {
+	if n < 2 {
+		return n
+	}
+	return fib(n-1) + fib(n-2)
+}
+
+//go:noinline
+func even(n int) bool {
+	if n == 0 {
+		return true
+	}
+	return odd(n - 1)
+}
+
+//go:noinline
+func odd(n int) bool {
+	if n == 0 {
+		return false
+	}
+	return even(n - 1)
+}
+
+func main() {
+	f, err := os.Create(os.Args[1])
+	if err != nil {
+		panic(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		panic(err)
+	}
+	sink := 0
+	for end := time.Now().Add(1500 * time.Millisecond); time.Now().Before(end); {
+		sink += fib(24)
+		if even(5000 + sink%2) {
+			sink++
+		}
+	}
+	pprof.StopCPUProfile()
+	f.Close()
+	println(sink)
+}
+"""
+
+
+def capture_recursion() -> None:
+    go = go_for("local")
+    dest = OUT / "recursion"
+    dest.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp)
+        (src / "go.mod").write_text("module example.com/recursion\n\ngo 1.21\n")
+        (src / "main.go").write_text(RECURSION_PROGRAM)
+        env = samplekit.go_env(go)
+        subprocess.run([str(go), "build", "-o", "recursion", "."], cwd=src, env=env, check=True)
+        subprocess.run([str(src / "recursion"), str(dest / "cpu-recursion.pb.gz")], check=True, timeout=60,
+                       capture_output=True)
+    print("recursion: cpu-recursion", file=sys.stderr)
+
+
 def main(argv: list[str]) -> int:
     for release in argv or ["1.22", "1.27", "local"]:
-        capture_release(release)
+        if release == "recursion":
+            capture_recursion()
+        else:
+            capture_release(release)
+    if not argv:
+        capture_recursion()
     return 0
 
 
