@@ -18,18 +18,21 @@ Extra runs, one each:
 * 1.26 built with GOEXPERIMENT=goroutineleakprofile and run with
   GODEBUG=tracebacklabels=1 (labels INSIDE the brackets, 1.26 style), and
   1.27 built with ``go 1.27`` in go.mod (labels after the brackets):
-  ``goX.YY-labels-debug2.txt``, ``goX.YY-leak-debug1.txt`` (goroutineleak
-  profile) and ``goX.YY-leak-debug2.txt`` (a full dump fetched right after it:
-  "(leaked)" markers);
-* 1.27 with GODEBUG=tracebackancestors=5: ``go1.27-ancestors-debug2.txt``;
+  ``goX.YY-labels-{quiet,load}-debug{1,2}.txt``, ``goX.YY-labels-leak-debug1.txt``
+  (goroutineleak profile) and ``goX.YY-labels-leak-debug2.txt`` (a full dump
+  fetched right after it: "(leaked)" markers);
+* 1.27 with GODEBUG=tracebackancestors=5: ``go1.27-ancestors-quiet-debug{1,2}.txt``;
 * crash logs after /defect/crash, with GOTRACEBACK=system (gp=/m= headers,
   fp=/sp=/pc= frame suffixes, runtime goroutines) for 1.21 and 1.27, and with
   the default setting for 1.27: ``goX.YY-crash-system.txt``, ``go1.27-crash.txt``;
 * scripts/deepstack (a tiny extra program): a 150-frame stack ("...N frames
   elided..."), ancestors with "...additional frames elided...", generics,
-  methods, closures: ``goX.YY-deepstack.txt`` for 1.21 and 1.27; and its
-  synctest test for 1.24 (GOEXPERIMENT=synctest is not used: 1.24 needs
-  synctest.Run, so only 1.25+) -> ``go1.25-synctest.txt``, ``go1.27-synctest.txt``.
+  methods, closures, labels that need quoting: ``goX.YY-deepstack.txt`` and
+  ``goX.YY-deepstack-debug1.txt`` for 1.21, 1.26 and 1.27 (1.26/1.27 with
+  GODEBUG=tracebacklabels=1); and its synctest test (testing/synctest.Test,
+  Go 1.25+) -> ``go1.25-synctest.txt``, ``go1.27-synctest.txt``;
+* ``defects.go.txt``: the example service's defects.go the samples were built
+  from (the tests find the defect statements' line numbers in it).
 
 Run:  GOPERF_TOOLCHAINS=/opt/gotoolchains python scripts/capture_dumps.py [RELEASE ...]
 Only 127.0.0.1 is used; every load is bounded (a few seconds).
@@ -134,12 +137,17 @@ def capture_crash(minor: str, go: Path, name: str, gotraceback: str | None) -> N
 
 
 def capture_deepstack(minor: str, go: Path) -> None:
-    env = samplekit.go_env(go, {"GODEBUG": "tracebackancestors=3"})
+    godebug = "tracebackancestors=3"
+    if minor >= "1.26":
+        godebug += ",tracebacklabels=1"  # header labels: inside the brackets in 1.26, after them in 1.27
+    env = samplekit.go_env(go, {"GODEBUG": godebug})
     with tempfile.TemporaryDirectory() as tmp:
         exe = Path(tmp) / "deepstack"
         subprocess.run([str(go), "build", "-o", str(exe), "."], cwd=DEEPSTACK, env=env, check=True)
         out = subprocess.run([str(exe)], env=env, check=True, capture_output=True, timeout=60).stdout
-    write(f"go{minor}-deepstack.txt", out)
+        write(f"go{minor}-deepstack.txt", out)
+        out = subprocess.run([str(exe), "debug=1"], env=env, check=True, capture_output=True, timeout=60).stdout
+        write(f"go{minor}-deepstack-debug1.txt", out)
 
 
 def capture_synctest(minor: str, go: Path) -> None:
@@ -154,6 +162,9 @@ def capture_synctest(minor: str, go: Path) -> None:
 
 def main(argv: list[str]) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
+    # The tests look up the defect goroutines' line numbers in the source the
+    # samples were built from, so keep that source next to them.
+    write("defects.go.txt", (samplekit.SERVICE_DIR / "defects.go").read_bytes())
     minors = argv or list(samplekit.GO_RELEASES)
     for minor in minors:
         go = samplekit.toolchain(samplekit.GO_RELEASES[minor])
@@ -169,6 +180,7 @@ def main(argv: list[str]) -> None:
             capture_crash(minor, go, f"go{minor}-crash.txt", None)
         if minor in ("1.21", "1.27"):
             capture_crash(minor, go, f"go{minor}-crash-system.txt", "system")
+        if minor in ("1.21", "1.26", "1.27"):
             capture_deepstack(minor, go)
         if minor in ("1.25", "1.27"):
             capture_synctest(minor, go)
