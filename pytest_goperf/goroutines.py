@@ -663,8 +663,8 @@ def parse_goroutines(text: str) -> list[Goroutine]:
     """
     text = _normalise(text)
     blocks, first_line = _split_blocks(_ARGS_RE.sub("()\n", text))
-    if blocks and not blocks[0].startswith("goroutine "):
-        head = blocks[0].split("\n", 1)[0]
+    head = blocks[0].split("\n", 1)[0] if blocks else ""
+    if blocks and (not head.startswith("goroutine ") or _PROFILE_HEADER_RE.match(head)):
         hint = ""
         if _PROFILE_HEADER_RE.match(head):
             hint = " (this is a debug=1 count profile: use parse_goroutine_profile)"
