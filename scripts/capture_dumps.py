@@ -25,6 +25,8 @@ Extra runs, one each:
 * crash logs after /defect/crash, with GOTRACEBACK=system (gp=/m= headers,
   fp=/sp=/pc= frame suffixes, runtime goroutines) for 1.21 and 1.27, and with
   the default setting for 1.27: ``goX.YY-crash-system.txt``, ``go1.27-crash.txt``;
+  and GOTRACEBACK=all for 1.27 while CPU-bound requests run on other threads
+  ("goroutine running on other thread; stack unavailable"): ``go1.27-crash-all-busy.txt``;
 * scripts/deepstack (a tiny extra program): a 150-frame stack ("...N frames
   elided..."), ancestors with "...additional frames elided...", generics,
   methods, closures, labels that need quoting: ``goX.YY-deepstack.txt`` and
@@ -106,8 +108,13 @@ def capture_service(minor: str, go: Path, tag: str, *, build: dict, env: dict, l
             conn.close()
 
 
-def capture_crash(minor: str, go: Path, name: str, gotraceback: str | None) -> None:
-    """Run the service, request /defect/crash and keep what it printed."""
+def capture_crash(minor: str, go: Path, name: str, gotraceback: str | None, busy: bool = False) -> None:
+    """Run the service, request /defect/crash and keep what it printed.
+
+    ``busy``: two clients keep CPU-bound /work requests running on other
+    threads, so GOTRACEBACK=all shows "goroutine running on other thread;
+    stack unavailable" for them.
+    """
     with tempfile.TemporaryDirectory() as tmp:
         binary = samplekit.build_service(go, Path(tmp) / "svc")
         env = dict(os.environ)
@@ -121,12 +128,19 @@ def capture_crash(minor: str, go: Path, name: str, gotraceback: str | None) -> N
             m = re.match(rb"listening on (\S+)", proc.stdout.readline())
             if not m:
                 raise SystemExit("service did not start")
-            conn = http.client.HTTPConnection(m.group(1).decode(), timeout=10)
+            addr = m.group(1).decode()
+            conn = http.client.HTTPConnection(addr, timeout=10)
             for path in DEFECTS[:2]:
                 get(conn, path)
-            get(conn, "/defect/crash")
+            if busy:
+                with samplekit.load(f"http://{addr}", ["/work?n=100000"], clients=2, max_seconds=10):
+                    time.sleep(0.5)
+                    get(conn, "/defect/crash")
+                    out, _ = proc.communicate(timeout=20)
+            else:
+                get(conn, "/defect/crash")
+                out, _ = proc.communicate(timeout=20)
             conn.close()
-            out, _ = proc.communicate(timeout=20)
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -178,6 +192,7 @@ def main(argv: list[str]) -> None:
             capture_service(minor, go, "ancestors", build={}, env={"GODEBUG": "tracebackancestors=5"},
                             load=False)
             capture_crash(minor, go, f"go{minor}-crash.txt", None)
+            capture_crash(minor, go, f"go{minor}-crash-all-busy.txt", "all", busy=True)
         if minor in ("1.21", "1.27"):
             capture_crash(minor, go, f"go{minor}-crash-system.txt", "system")
         if minor in ("1.21", "1.26", "1.27"):

@@ -344,6 +344,16 @@ def test_crash_system_headers():
     assert header_count == len(crash.goroutines)
 
 
+def test_crash_all_while_busy():
+    text = read("go1.27-crash-all-busy.txt")
+    crash = parse_crash(text)
+    assert len(crash.goroutines) == text.count("\ngoroutine ")
+    # GOTRACEBACK=all: user goroutines only; the CPU-bound requests were preempted mid-loop.
+    busy = [g for g in crash.goroutines if g.top_function == "main.spinCore"]
+    assert busy and all(g.has_function("main.(*api).work") for g in busy)
+    assert not any(f.function.startswith("runtime.gopark") for g in crash.goroutines for f in g.frames)
+
+
 def test_crash_default_and_old_release():
     crash = parse_crash(read("go1.27-crash.txt"))
     assert len(crash.goroutines) == 1 and crash.goroutines[0].top_function == "main.crash.func1"
