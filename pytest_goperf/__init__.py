@@ -22,8 +22,21 @@ from .errors import (
     ServiceStartError,
     TraceParseError,
 )
+from .config import GoperfConfig, IgnoreSpec
+from .goroutines import Frame, Goroutine, parse_goroutine_profile, parse_goroutines
+from .leaks import LeakReport, assert_no_goroutine_leak
+from .service import GoService
 
 __all__ = [
+    "Frame",
+    "GoService",
+    "GoperfConfig",
+    "Goroutine",
+    "IgnoreSpec",
+    "LeakReport",
+    "assert_no_goroutine_leak",
+    "parse_goroutine_profile",
+    "parse_goroutines",
     "BuildError",
     "ConfigError",
     "DumpParseError",

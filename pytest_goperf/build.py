@@ -140,7 +140,8 @@ def build_binary(
         if binary.is_file() and os.access(binary, os.X_OK):
             return BuildResult(binary, key, go_env.get("GOVERSION", ""), reused=True)
         tmp = out_dir / f".{binary.name}.{os.getpid()}.tmp"
-        target = "./" + package_dir.relative_to(module_root).as_posix()
+        rel = package_dir.relative_to(module_root).as_posix()
+        target = "." if rel == "." else f"./{rel}"
         cmd = [go, "build", *flags, "-o", str(tmp), target]
         try:
             proc = subprocess.run(

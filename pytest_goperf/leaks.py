@@ -74,22 +74,28 @@ def matches(spec: IgnoreSpec, g: Goroutine) -> bool:
     return True
 
 
+# Packages whose frames alone make up an idle HTTP server connection's stack.
+_HTTP_CONN_PACKAGES = ("internal/poll.", "net.", "bufio.", "net/http.", "runtime.", "crypto/tls.", "io.", "syscall.")
+
+
 def is_infrastructure(g: Goroutine) -> bool:
     """Goroutines that belong to the observation itself, never blamed.
 
     - a goroutine serving a ``/debug/pprof/`` request (the dump's own handler);
-    - an idle keep-alive HTTP server connection waiting for its next request
-      (a client's open connection, not a leak of the handler code);
-    - the background reader of an in-flight request's connection.
-    A handler stuck inside its own code keeps its handler frames on top and is
-    still reported.
+    - an HTTP server connection waiting in I/O with nothing but ``net/http``
+      and I/O frames on its stack: an idle keep-alive connection waiting for
+      the next request, or the background reader of one in flight. A
+      client's open connection is not a leak of the handler code; a handler
+      stuck inside its own code keeps its frames on the stack and is still
+      reported.
     """
     funcs = [f.function for f in g.frames]
     if any(fn.startswith(("net/http/pprof.", "runtime/pprof.writeGoroutine")) for fn in funcs):
         return True
-    if g.state == "IO wait":
-        if "net/http.(*conn).readRequest" in funcs or "net/http.(*connReader).backgroundRead" in funcs:
-            return True
+    if g.state == "IO wait" and (
+        "net/http.(*conn).serve" in funcs or "net/http.(*connReader).backgroundRead" in funcs
+    ):
+        return all(fn.startswith(_HTTP_CONN_PACKAGES) for fn in funcs)
     return False
 
 

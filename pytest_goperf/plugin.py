@@ -6,6 +6,7 @@ into the plain modules (``config``, ``build``, ``service``, ``leaks``).
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
@@ -101,6 +102,7 @@ class _PluginState:
         self.services: list[GoService] = []
         self.owner_stack: list[pytest.FixtureDef] = []
         self.dead_reported: set[int] = set()
+        self.current_item: pytest.Item | None = None
 
     def build(self, package_dir: Path, config: GoperfConfig, cache_dir: Path, env: Mapping[str, str]) -> BuildResult:
         key = (package_dir, config.go, config.build_flags, tuple(sorted(env.items())))
@@ -124,7 +126,9 @@ class _PluginState:
 
 
 def _cache_dir(config: GoperfConfig) -> Path:
-    return config.root / ".goperf" / "bin"
+    # GOPERF_CACHE_DIR lets several projects (or pytester runs) share built binaries.
+    env = os.environ.get("GOPERF_CACHE_DIR")
+    return Path(env) if env else config.root / ".goperf" / "bin"
 
 
 def _leak_env(go_version: str) -> dict[str, str]:
@@ -252,7 +256,11 @@ class GoServiceFactory:
         if owner is not None:
             owner.addfinalizer(service.stop)  # started inside a fixture: lives as long as that fixture
         else:
-            self._request.node.stash.setdefault(_CALL_SERVICES, []).append(service)
+            item = self._state.current_item
+            if item is None:  # pragma: no cover - only outside of any test
+                self._request.addfinalizer(service.stop)
+            else:
+                item.stash.setdefault(_CALL_SERVICES, []).append(service)
         return service
 
 
@@ -390,6 +398,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Restart the session service if an earlier test crashed it, so later tests still run."""
     state = item.config.stash.get(_STATE, None)
+    if state is not None:
+        state.current_item = item
     if state is None or "go_service" not in getattr(item, "fixturenames", ()):
         return
     for svc in list(state.services):
@@ -405,6 +415,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def pytest_runtest_teardown(item: pytest.Item) -> None:
     """Stop the services a test body started through ``go_service_factory``."""
     state = item.config.stash.get(_STATE, None)
+    if state is not None:
+        state.current_item = None
     for svc in item.stash.get(_CALL_SERVICES, []):
         svc.stop()
         if state is not None and svc in state.services:

@@ -279,7 +279,12 @@ def start_service(spec: ServiceSpec, log_path: Path, *, attempts: int = 3) -> Go
             service.stop()
             raise
     assert last_error is not None
-    raise ServiceStartError(f"the port stayed busy after {attempts} attempts: {last_error}")
+    raise ServiceStartError(
+        f"a port the service binds stayed in use after {attempts} attempts with fresh ports: "
+        "a fixed address in [tool.goperf] args or env may be taken by another process "
+        "(let goperf choose with {addr}/{port} and {pprof_addr}/{pprof_port}).\n"
+        f"{last_error}"
+    )
 
 
 def _wait_ready(service: GoService, spec: ServiceSpec) -> None:

@@ -1,0 +1,3 @@
+module example.com/nopprof
+
+go 1.21
