@@ -32,6 +32,31 @@ def read_profile(data: bytes) -> Profile:
     return _Decoder(decompress(data)).decode()
 
 
+# The first key of a Go profile: Go's encoder writes fields out of number order
+# (CPU profiles start with time_nanos, field 9; heap profiles with period_type,
+# field 11), so any Profile field with its proper wire type may come first.
+_FIRST_KEYS = frozenset(
+    [(n << 3) | F.WT_LEN for n in (F.PROFILE_SAMPLE_TYPE, F.PROFILE_SAMPLE, F.PROFILE_MAPPING, F.PROFILE_LOCATION,
+                                    F.PROFILE_FUNCTION, F.PROFILE_STRING_TABLE, F.PROFILE_PERIOD_TYPE)]
+    + [(n << 3) | F.WT_VARINT for n in (F.PROFILE_DROP_FRAMES, F.PROFILE_KEEP_FRAMES, F.PROFILE_TIME_NANOS,
+                                         F.PROFILE_DURATION_NANOS, F.PROFILE_PERIOD, F.PROFILE_COMMENT,
+                                         F.PROFILE_DEFAULT_SAMPLE_TYPE, F.PROFILE_DOC_URL)]
+)
+
+
+def looks_like_profile(data: bytes) -> bool:
+    """Whether ``data`` starts like a pprof profile: gzip, or a protobuf key of a ``Profile`` field.
+
+    A cheap sniff for dispatch (``goperf analyze``); only decoding proves it.
+    """
+    if data.startswith(F.GZIP_MAGIC):
+        return True
+    if len(data) < 2 or data[0] not in _FIRST_KEYS:
+        return False
+    # Text formats start with letters; a profile's second byte is a length or a varint.
+    return not data[:8].isascii() or not data[:8].decode("ascii").isprintable()
+
+
 def decompress(data: bytes) -> bytes:
     """The protobuf bytes of ``data``: gunzipped when it starts with the gzip magic."""
     if not data:
@@ -107,6 +132,12 @@ class _Decoder:
         def string_at(field: int) -> str:
             return self._string(scalars.get(field, 0), f"Profile field {field}", 0)
 
+        try:
+            texts = [string_at(f) for f in (F.PROFILE_DEFAULT_SAMPLE_TYPE, F.PROFILE_DROP_FRAMES,
+                                            F.PROFILE_KEEP_FRAMES, F.PROFILE_DOC_URL)]
+            comment_texts = tuple(self._string(i, "Profile comment", 0) for i in comments)
+        except WireError as exc:
+            raise self.fail(f"malformed Profile message: {exc}", exc.offset) from None
         return Profile(
             sample_types=tuple(sample_types),
             samples=tuple(samples),
@@ -117,11 +148,11 @@ class _Decoder:
             period=to_int64(scalars.get(F.PROFILE_PERIOD, 0)),
             time_nanos=to_int64(scalars.get(F.PROFILE_TIME_NANOS, 0)),
             duration_nanos=to_int64(scalars.get(F.PROFILE_DURATION_NANOS, 0)),
-            comments=tuple(self._string(i, "Profile comment", 0) for i in comments),
-            default_sample_type=string_at(F.PROFILE_DEFAULT_SAMPLE_TYPE),
-            drop_frames=string_at(F.PROFILE_DROP_FRAMES),
-            keep_frames=string_at(F.PROFILE_KEEP_FRAMES),
-            doc_url=string_at(F.PROFILE_DOC_URL),
+            comments=comment_texts,
+            default_sample_type=texts[0],
+            drop_frames=texts[1],
+            keep_frames=texts[2],
+            doc_url=texts[3],
         )
 
     # -- helpers -------------------------------------------------------------------------
