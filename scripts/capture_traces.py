@@ -8,7 +8,10 @@ and traced through ``/debug/pprof/trace?seconds=W`` while a bounded load hits
 
 * ``go1.NN-p2.trace``      GOMAXPROCS=2
 * ``go1.NN-p4-cpu.trace``  GOMAXPROCS=4 with a CPU profile running during the
-  trace, so CPUSample events appear and cross-processor ordering is exercised
+  trace, so CPUSample events appear and cross-processor ordering is exercised;
+  GODEBUG=traceadvanceperiod=80ms makes the runtime start a new generation
+  every 80 ms, so the window spans several generations (boundaries, per-generation
+  tables and the status events of later generations are exercised)
 * ``go1.21-p2.trace``      the old (pre-1.22) format, which the reader must refuse
 
 Usage::
@@ -45,9 +48,12 @@ LOAD_PATHS = [
 ]
 
 
-def capture(binary: Path, out: Path, *, procs: int, seconds: float, cpu_profile: bool) -> int:
+def capture(binary: Path, out: Path, *, procs: int, seconds: float, cpu_profile: bool,
+            generation_ms: int = 0) -> int:
     """Trace the running service for ``seconds`` under load; write the trace to ``out``."""
     env = {"GOMAXPROCS": str(procs)}
+    if generation_ms:
+        env["GODEBUG"] = f"traceadvanceperiod={generation_ms * 1_000_000}"
     with samplekit.run_service(binary, env=env) as url:
         # Warm up so the trace shows a service in steady state, not start-up.
         samplekit.fetch(f"{url}/work?n=10")
@@ -75,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--releases", default=",".join(r for r in samplekit.GO_RELEASES if r != "1.21"))
     ap.add_argument("--seconds", type=float, default=0.25)
+    ap.add_argument("--jobs", default="p2,p4-cpu", help="which captures per release (p2, p4-cpu)")
     ap.add_argument("--big", type=Path, help="capture one large trace with the machine's Go to this path and stop")
     args = ap.parse_args(argv)
 
@@ -92,12 +99,16 @@ def main(argv: list[str] | None = None) -> int:
         for minor in args.releases.split(","):
             go = samplekit.toolchain(samplekit.GO_RELEASES[minor])
             binary = samplekit.build_service(go, Path(tmp) / f"svc-{minor}")
-            jobs = [("p2", 2, False)] if minor == "1.21" else [("p2", 2, False), ("p4-cpu", 4, True)]
-            for tag, procs, cpu in jobs:
+            jobs = [("p2", 2, False, 0), ("p4-cpu", 4, True, 80)]
+            if minor == "1.21":
+                jobs = jobs[:1]
+            for tag, procs, cpu, gen_ms in jobs:
+                if tag not in args.jobs.split(","):
+                    continue
                 out = args.out / f"go{minor}-{tag}.trace"
-                n = capture(binary, out, procs=procs, seconds=args.seconds, cpu_profile=cpu)
+                n = capture(binary, out, procs=procs, seconds=args.seconds, cpu_profile=cpu, generation_ms=gen_ms)
                 print(f"{out.name}: {n} bytes")
-        if "1.21" not in args.releases.split(","):
+        if "1.21" not in args.releases.split(",") and "p2" in args.jobs.split(","):
             # The old format only needs a tiny sample: the reader refuses it by its header.
             go = samplekit.toolchain(samplekit.GO_RELEASES["1.21"])
             binary = samplekit.build_service(go, Path(tmp) / "svc-1.21")

@@ -249,3 +249,12 @@ def test_cpu_samples_exposed_with_stacks(oracles, metrics):
         seen += len(m.cpu_samples)
         assert all(s.stack and s.stack[-1].function for s in m.cpu_samples)
     assert seen > 0
+
+
+def test_generation_boundaries_are_exercised(oracles, metrics):
+    """The -p4-cpu samples span several generations (traceadvanceperiod=80ms), in every format."""
+    for path in TRACES:
+        if "-p4" in path.name:
+            syncs = oracles[path.name].syncs
+            assert len(syncs) >= 3, path.name
+            assert metrics(path).generations == len(syncs) - 1

@@ -462,11 +462,12 @@ class Orderer:
         if status > 4:
             self._bad(13, g, f"invalid status {status} for proc {pid}")
         old = F.PROC_STATUS_TO_STATE[status]
+        shown = status  # the toolchain rewrites the argument, not its local status
         pst = self.ps.get(pid)
         if pst is not None:
             if status == _P_ABANDONED and pst[0] == _P_SYSCALL:
                 old = _PROC_RUNNING
-                status = _P_SYSCALL
+                shown = _P_SYSCALL
             elif status == _P_ABANDONED and pst[0] == _P_ABANDONED:
                 old = _PROC_IDLE
             elif pst[0] != status:
@@ -487,7 +488,7 @@ class Orderer:
             if found is None:
                 self._bad(13, g, f"no thread holds proc {pid} that is about to be stolen")
             ctx = found
-        out.append((13, t, ctx[0], ctx[1], ctx[2], pid, old, F.PROC_STATUS_TO_STATE[status], 0))
+        out.append((13, t, ctx[0], ctx[1], ctx[2], pid, old, F.PROC_STATUS_TO_STATE[shown], 0))
         if ms is not None:
             ms[1] = new_p
         return True

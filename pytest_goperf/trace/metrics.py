@@ -210,6 +210,7 @@ class _Accumulator:
         self.gomaxprocs = 0
         self.procs_seen: set[int] = set()
         self.gens = 0
+        self.pc_frames: dict[int, Frame] = {}
 
     def feed(self, og: OrderedGeneration) -> None:
         recs = og.records
@@ -312,7 +313,7 @@ class _Accumulator:
                     k = st[4]
                     ent = stack_lat.get(k)
                     if ent is None:
-                        stack_lat[k] = [1, d, og, k]
+                        stack_lat[k] = [1, d, k]
                     else:
                         ent[0] += 1
                         ent[1] += d
@@ -366,10 +367,13 @@ class _Accumulator:
         self.last = times[-1]
         if sched:
             self.sched.append(np.asarray(sched, dtype=np.int64))
-        # resolve the stacks of this generation's latency entries while its tables are at hand
-        for k, ent in stack_lat.items():
-            if ent[2] is og:
-                ent[2] = _frames(og, ent[3])
+        # Keep every PC's frame: a stack captured in one generation may be charged in the next,
+        # after that generation's tables are gone (a PC means the same code all trace long).
+        pc_frames = self.pc_frames
+        strings = og.raw.strings
+        for pc, (fn, fl, line) in og.raw.frames.items():
+            if pc not in pc_frames:
+                pc_frames[pc] = Frame(strings.get(fn, ""), strings.get(fl, ""), line, pc)
 
     def finish(self, version: int) -> TraceMetrics:
         start = self.start or 0
@@ -394,7 +398,8 @@ class _Accumulator:
         base = LatencyStats.of(sched)
         total = base.total_ns or 1
         top = sorted(self.stack_lat.values(), key=lambda e: -e[1])[:TOP_STACKS]
-        top_stacks = tuple(StackLatency(e[2] if isinstance(e[2], tuple) else (), e[0], e[1], e[1] / total)
+        pcf = self.pc_frames
+        top_stacks = tuple(StackLatency(tuple(pcf[pc] for pc in e[2] if pc in pcf), e[0], e[1], e[1] / total)
                            for e in top)
         sched_latency = SchedLatency(base.count, base.total_ns, base.p50_ns, base.p90_ns, base.p99_ns,
                                      base.max_ns, top_stacks)
@@ -429,15 +434,6 @@ class _Accumulator:
 
 def _pcs(stacks: dict[int, tuple[int, ...]], sid: int) -> tuple[int, ...]:
     return stacks.get(sid, ()) if sid else ()
-
-
-def _frames(og: OrderedGeneration, pcs: tuple[int, ...]) -> tuple[Frame, ...]:
-    raw = og.raw
-    out = []
-    for pc in pcs:
-        fn, fl, line = raw.frames[pc]
-        out.append(Frame(raw.strings.get(fn, ""), raw.strings.get(fl, ""), line, pc))
-    return tuple(out)
 
 
 def _weighted_stats(hist: dict[int, int]) -> RunnableStats:
