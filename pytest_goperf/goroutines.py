@@ -343,14 +343,12 @@ _HeaderInfo = tuple[str, int, bool, bool, bool, bool, "int | None", Labels]
 
 
 def _parse_header_rest(rest: str) -> _HeaderInfo:
-    if " labels:{" in rest and (m := _HEADER_REST_126_RE.fullmatch(rest)) is not None:
-        status, label_text = m.group(1), m.group(2)
-        label_pattern = _HEADER_LABEL_RE
-    elif (m := _HEADER_REST_RE.fullmatch(rest)) is not None:
-        status, label_text = m.group(1), m.group(2)
-        label_pattern = _HEADER_LABEL_RE
-    else:
+    m = _HEADER_REST_126_RE.fullmatch(rest) if " labels:{" in rest else None
+    if m is None:
+        m = _HEADER_REST_RE.fullmatch(rest)
+    if m is None:
         raise ValueError("not a goroutine header: expected 'goroutine ID [STATUS]:'")
+    status, label_text = m.group(1), m.group(2)
     bubble: int | None = None
     if (b := _BUBBLE_RE.search(status)) is not None:
         bubble = int(b.group(1))
@@ -373,7 +371,7 @@ def _parse_header_rest(rest: str) -> _HeaderInfo:
                 stripped = True
     if not status:
         raise ValueError("empty goroutine status")
-    labels = _parse_labels(label_text, label_pattern) if label_text else ()
+    labels = _parse_labels(label_text, _HEADER_LABEL_RE) if label_text else ()
     return (status, minutes, locked, flags["leaked"], flags["durable"], flags["scan"], bubble, labels)
 
 
@@ -694,7 +692,9 @@ def parse_crash(text: str) -> CrashReport:
     if start is None:
         raise DumpParseError("crash log: no goroutine traceback ('goroutine N [STATUS]:') found", where="whole text")
     message = ""
-    for b in blocks[:start]:
+    # The message comes from the text as written: blanking arguments also blanks "(...)" at a line's end.
+    original_blocks, _ = _split_blocks(text)
+    for b in original_blocks[:start]:
         for k, ln in enumerate(lines := b.split("\n")):
             if ln.startswith(("panic: ", "fatal error: ")):
                 message = "\n".join(lines[k:])

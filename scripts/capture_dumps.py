@@ -52,7 +52,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import samplekit  # noqa: E402
+import samplekit
 
 OUT = samplekit.SAMPLES / "goroutines"
 DEEPSTACK = Path(__file__).resolve().parent / "deepstack"

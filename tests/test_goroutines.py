@@ -344,6 +344,11 @@ def test_crash_system_headers():
     assert header_count == len(crash.goroutines)
 
 
+def test_crash_message_kept_as_written():
+    text = read("go1.27-crash.txt").replace("by /defect/crash", "by f(x)")
+    assert parse_crash(text).message == "panic: goperf-demo: deliberate crash requested by f(x)"
+
+
 def test_crash_all_while_busy():
     text = read("go1.27-crash-all-busy.txt")
     crash = parse_crash(text)
@@ -375,7 +380,7 @@ def lines_of(name):
 def test_inserted_garbage_line_is_named():
     lines = lines_of("go1.27-quiet-debug2.txt")
     k = next(i for i, ln in enumerate(lines) if ln.startswith("main.orphanReceiver("))
-    bad = lines[: k + 2] + ["this is not a frame"] + lines[k + 2 :]
+    bad = [*lines[: k + 2], "this is not a frame", *lines[k + 2 :]]
     with pytest.raises(DumpParseError) as err:
         parse_goroutines("\n".join(bad))
     assert err.value.where == f"line {k + 3}"
