@@ -103,6 +103,17 @@ class Orderer:
         out: list[tuple] = []
         self.syncs += 1
         out.append((SYNC, int(g.min_ts * g.ns_per_tick), -1, -1, -1, self.syncs, 0, 0, 0))
+        try:
+            self._order_into(g, out)
+        except TraceParseError as e:
+            if e.where is None:  # context checks do not know the generation: add it
+                raise TraceParseError(str(e), where=f"generation {g.gen} at byte {g.offset}") from None
+            raise
+        times = np.fromiter((r[1] for r in out), dtype=np.int64, count=len(out))
+        times = self._fix_times(times)
+        return out, times
+
+    def _order_into(self, g: RawGeneration, out: list[tuple]) -> None:
         toks = g.tokens
         # cursor: [m, time, index, starts, times]
         heap: list[list] = []
@@ -138,9 +149,6 @@ class Orderer:
                 raise TraceParseError(
                     f"broken trace: no event can be ordered next in generation {gen} "
                     f"(frontier: {self._frontier(heap, toks)})", where=f"generation at byte {g.offset}")
-        times = np.fromiter((r[1] for r in out), dtype=np.int64, count=len(out))
-        times = self._fix_times(times)
-        return out, times
 
     def finish(self) -> tuple[tuple, int]:
         """The closing Sync record and its time."""
