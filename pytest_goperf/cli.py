@@ -54,7 +54,10 @@ def _cmd_load(args: argparse.Namespace) -> int:
     # Imported here so that other subcommands do not pay for the load engine.
     from .load import ClosedModel, OpenModel, Request, run_load
 
-    model = OpenModel(args.rate, max_in_flight=args.max_in_flight) if args.rate is not None else ClosedModel(args.concurrency)
+    if args.rate is not None:
+        model = OpenModel(args.rate, max_in_flight=args.max_in_flight, connections=args.connections)
+    else:
+        model = ClosedModel(args.concurrency)
     headers = []
     for h in args.header:
         name, sep, value = h.partition(":")
@@ -105,6 +108,7 @@ def _add_load(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-requests", type=int, metavar="N", help="stop after N measured requests")
     p.add_argument("--timeout", type=float, default=10.0, metavar="T", help="seconds before a request fails (default 10)")
     p.add_argument("--max-in-flight", type=int, default=1024, metavar="N", help="open model: cap on outstanding requests; more are dropped (default 1024)")
+    p.add_argument("--connections", type=int, default=64, metavar="N", help="open model: cap on connections; requests due while all are busy wait for one (default 64)")
     p.add_argument("--method", default="GET", help="HTTP method (default GET)")
     p.add_argument("-H", "--header", action="append", default=[], metavar="'NAME: VALUE'", help="extra request header (repeatable)")
     p.add_argument("--data", metavar="BODY", help="request body")

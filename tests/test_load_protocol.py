@@ -294,3 +294,28 @@ def test_bounds_are_required(kwargs, match):
     kwargs.setdefault("model", ClosedModel(1))
     with pytest.raises(ConfigError, match=match):
         run_load("http://127.0.0.1:1/", **kwargs)
+
+
+def test_open_model_queues_for_a_busy_pool_and_counts_the_wait():
+    # One connection, a 20 ms service time, 100 requests/s due: the line grows by
+    # about half a request per 10 ms, and latency from due time must show it.
+    ok = [0.02, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"]
+    with scripted_server(always(*ok)) as url:
+        r = run_load(url, model=OpenModel(100, connections=1, max_in_flight=100), duration=0.4, use_uvloop=False)
+    assert r.connections == 1
+    assert (r.sent, r.completed, r.dropped, r.failed) == (40, 40, 0, 0)
+    # The last of 40 requests waits behind 39 others of >= 20 ms each: ~0.8 s after it was due at 0.39 s.
+    assert r.latency.max_ns >= 0.35e9
+    assert r.send_lag.max_ns >= 0.3e9 and r.late > 20
+    assert r.elapsed >= 0.75
+
+
+def test_open_model_drops_beyond_max_in_flight_and_times_out_the_line():
+    with scripted_server(always("hang")) as url:
+        r = run_load(
+            url, model=OpenModel(200, connections=2, max_in_flight=10), duration=0.3, timeout=0.15, use_uvloop=False
+        )
+    assert r.sent + r.dropped == 60
+    assert r.dropped > 0
+    assert r.completed == 0 and r.failed == r.sent
+    assert set(r.errors) == {"timeout"}

@@ -94,6 +94,8 @@ def test_models_validate_their_bounds():
             ClosedModel(bad)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="max_in_flight"):
         OpenModel(10, max_in_flight=0)
+    with pytest.raises(ConfigError, match="connections"):
+        OpenModel(10, connections=20_000)
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.3.2.1", "::1", "localhost", "LOCALHOST", "::ffff:127.0.0.1"])

@@ -19,6 +19,7 @@ import asyncio
 import math
 import socket
 import time
+from collections import deque
 from typing import Callable, Final, Literal
 
 from ..errors import ConfigError, ServiceError
@@ -321,6 +322,9 @@ class _Engine:
         self.finished: asyncio.Future[None] = loop.create_future()
         self.connects_ok = 0
         self.tick_index = 0
+        self.is_open = isinstance(model, OpenModel)
+        self.max_conns = model.connections if isinstance(model, OpenModel) else model.concurrency
+        self.queue: deque[tuple[int, int]] = deque()
 
     # -- bookkeeping shared by both models ---------------------------------
 
@@ -376,29 +380,50 @@ class _Engine:
 
     def after(self, conn: _Conn, now: int) -> None:
         """``conn`` is free again (or dead): the model decides what comes next."""
-        if self.stopping:
-            if conn.dead:
-                self.conns.discard(conn)
-            if self.in_flight == 0 and not self.finished.done():
-                self.finished.set_result(None)
-            return
-        if isinstance(self.model, ClosedModel):
-            self.closed_send(conn if not conn.dead else None, _perf_ns())
-        elif not conn.dead:
-            self.idle.append(conn)
-        else:
+        if conn.dead:
             self.conns.discard(conn)
+        queue = self.queue
+        if queue:  # open model: requests due while every connection was busy go first
+            if conn.dead:
+                if len(self.conns) >= self.max_conns:
+                    return
+                req, due = queue.popleft()
+                self.transmit(None, req, due, _perf_ns())
+            else:
+                req, due = queue.popleft()
+                self.transmit(conn, req, due, _perf_ns())
+            return
+        if self.stopping:
+            self.maybe_finish()
+            return
+        if self.is_open:
+            if not conn.dead:
+                self.idle.append(conn)
+        else:
+            self.closed_send(conn if not conn.dead else None, _perf_ns())
 
-    def start(self, conn: _Conn | None, req: int, t0: int, now: int) -> None:
-        """Send request ``req`` with latency origin ``t0``, on ``conn`` or a new connection."""
-        measured = t0 >= self.window_ns
+    def maybe_finish(self) -> None:
+        if self.stopping and self.in_flight == 0 and not self.finished.done():
+            self.finished.set_result(None)
+
+    def accept(self, req: int, t0: int, now: int) -> None:
+        """Count request ``req`` (due or started at ``t0``) as issued."""
         self.in_flight += 1
-        if measured:
+        if t0 >= self.window_ns:
             self.sent += 1
             self.sent_by[req] += 1
             if self.sent >= self.max_requests:
                 self.stopped_by = "max_requests"
                 self.stop_sending(now)
+
+    def transmit(self, conn: _Conn | None, req: int, t0: int, now: int) -> None:
+        """Write request ``req`` (latency origin ``t0``) on ``conn``, or on a new connection."""
+        measured = t0 >= self.window_ns
+        if self.is_open and measured:
+            lag = now - t0
+            self.send_lag.record(lag)
+            if lag > LATE_AFTER_NS:
+                self.late += 1
         if conn is None:
             conn = _Conn(self)
             conn.no_body = self.no_body[req]
@@ -447,14 +472,21 @@ class _Engine:
         if not self.stopping:
             self.stopping = True
             self.send_end_ns = now
-            if self.in_flight == 0 and not self.finished.done():
-                self.finished.set_result(None)
+            self.maybe_finish()
 
     def watchdog(self) -> None:
         """Fail requests past their deadline; runs every few tens of milliseconds."""
         now = _perf_ns()
         for conn in [c for c in self.conns if c.req >= 0 and c.deadline <= now]:
             self.fail(conn, "timeout", f"no complete response within {self.timeout:g} s")
+        queue = self.queue
+        while queue and queue[0][1] + self.timeout_ns <= now:
+            req, due = queue.popleft()
+            self.in_flight -= 1
+            if due >= self.window_ns:
+                self.failed_by[req] += 1
+                self.count_error("timeout", f"waited {self.timeout:g} s for a free connection")
+        self.maybe_finish()
         if not self.finished.done():
             self.loop.call_later(min(0.05, self.timeout / 4), self.watchdog)
 
@@ -464,7 +496,9 @@ class _Engine:
         if now >= self.end_ns:
             self.stop_sending(self.end_ns)
             return
-        self.start(conn, self.next_request(), now, now)
+        req = self.next_request()
+        self.accept(req, now, now)
+        self.transmit(conn, req, now, now)
 
     def deadline_reached(self) -> None:
         self.stop_sending(self.end_ns)
@@ -472,7 +506,7 @@ class _Engine:
     # -- open model ---------------------------------------------------------
 
     def tick(self) -> None:
-        """Send every request that has fallen due, then sleep until the next is due."""
+        """Issue every request that has fallen due, then sleep until the next is due."""
         if self.stopping:
             return
         model = self.model
@@ -487,22 +521,27 @@ class _Engine:
                 self.stop_sending(self.end_ns)
                 return
             req = self.next_request()
-            lag = now - due
-            if due >= self.window_ns:
-                self.send_lag.record(lag)
-                if lag > LATE_AFTER_NS:
-                    self.late += 1
             if self.in_flight >= cap:
                 if due >= self.window_ns:
                     self.dropped_by[req] += 1
             else:
-                self.start(self.idle.pop() if self.idle else None, req, due, now)
+                self.accept(req, due, now)
+                if self.idle:
+                    self.transmit(self.idle.pop(), req, due, now)
+                elif len(self.conns) < self.max_conns:
+                    self.transmit(None, req, due, now)
+                else:
+                    # Every connection is busy: wait in line; the latency still counts from `due`.
+                    self.queue.append((req, due))
                 if self.stopping:
                     return
             i += 1
             due = self.start_ns + int(i * interval)
         self.tick_index = i
-        self.loop.call_later(max(0.0, (due - _perf_ns()) / 1e9), self.tick)
+        # Whole milliseconds, at least one: uvloop rounds timers to milliseconds, so
+        # a 0.4 ms delay would fire at once and spin the loop until the request is due.
+        delay_ms = max(1, math.ceil((due - _perf_ns()) / 1e6))
+        self.loop.call_later(delay_ms / 1000, self.tick)
 
     # -- running ------------------------------------------------------------
 
@@ -557,7 +596,7 @@ class _Engine:
                     break
                 self.closed_send(None, _perf_ns())
         else:
-            self.idle = await self.preconnect(min(model.max_in_flight, _OPEN_PRECONNECT))
+            self.idle = await self.preconnect(min(model.connections, _OPEN_PRECONNECT))
             self.begin()
             self.tick()
         self.watchdog()
@@ -621,6 +660,7 @@ class _Engine:
             send_lag=self.send_lag,
             by_request=tuple(by_request),
             client=client,
+            connections=self.connects_ok,
         )
 
 
@@ -648,7 +688,7 @@ def _fd_headroom(needed: int) -> None:
     if soft != resource.RLIM_INFINITY and needed + 64 > soft:
         raise ConfigError(
             f"{needed} connections need more file descriptors than the limit of {soft} (ulimit -n); "
-            "lower the concurrency / max_in_flight or raise the limit"
+            "lower the concurrency / connections or raise the limit"
         )
 
 
@@ -681,7 +721,7 @@ async def arun_load(
     _check_bounds(duration, warmup, max_requests, timeout)
     tgt = Target.parse(target, allow_remote=allow_remote)
     scen, prefix = _as_scenario(scenario, tgt)
-    _fd_headroom(model.concurrency if isinstance(model, ClosedModel) else model.max_in_flight)
+    _fd_headroom(model.concurrency if isinstance(model, ClosedModel) else model.connections)
     loop = asyncio.get_running_loop()
     engine = _Engine(loop, tgt, scen, prefix, model, warmup, duration, max_requests, timeout)
     try:

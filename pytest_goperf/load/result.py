@@ -64,6 +64,7 @@ class LoadResult:
     send_lag: LatencyHistogram
     by_request: tuple[RequestStats, ...]
     client: str
+    connections: int = 0
 
     @property
     def requests_per_second(self) -> float:
@@ -118,6 +119,7 @@ class LoadResult:
                 for r in self.by_request
             ],
             "client": self.client,
+            "connections": self.connections,
         }
 
     def to_text(self) -> str:
@@ -135,7 +137,7 @@ class LoadResult:
             f"stopped by {self.stopped_by}; client {self.client})",
             f"  rate       {rate}",
             f"  requests   sent {self.sent}  completed {self.completed}  failed {self.failed}  "
-            f"dropped {self.dropped}  late {self.late}",
+            f"dropped {self.dropped}  late {self.late}  (connections opened: {self.connections})",
             "  status     " + ("  ".join(f"{k}: {v}" for k, v in sorted(self.status_counts.items())) or "-"),
             f"  latency    p50 {lat['p50_ms']:.3f} ms  p90 {lat['p90_ms']:.3f} ms  p99 {lat['p99_ms']:.3f} ms  "
             f"max {lat['max_ms']:.3f} ms",

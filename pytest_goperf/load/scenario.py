@@ -127,20 +127,27 @@ class OpenModel:
     """Constant arrival rate: request *i* is due at ``start + i / rate`` whatever came before.
 
     Latency is measured from the due time, so a slow service shows as high
-    latency, not as a lower send rate (no coordinated omission). A request that
-    finds ``max_in_flight`` requests outstanding is not sent and counts as dropped.
+    latency, not as a lower send rate (no coordinated omission). Requests go
+    out on up to ``connections`` keep-alive connections, opened as needed; a
+    request due while all are busy waits for the next free one (its latency
+    still counts from its due time). A request that finds ``max_in_flight``
+    requests outstanding (waiting or on the wire) is not sent: it counts as dropped.
 
     :param rate: requests per second (> 0).
-    :param max_in_flight: cap on outstanding requests (and so on connections).
+    :param max_in_flight: cap on outstanding requests.
+    :param connections: cap on open connections (a bounded pool, like wrk2's,
+        so that a stall does not turn into a storm of new connections).
     """
 
     rate: float
     max_in_flight: int = 1024
+    connections: int = 64
 
     def __post_init__(self) -> None:
         if not (isinstance(self.rate, (int, float)) and math.isfinite(self.rate) and self.rate > 0):
             raise ConfigError(f"open-model rate must be a positive number of requests per second, got {self.rate!r}")
         _check_in_flight(self.max_in_flight, "max_in_flight")
+        _check_in_flight(self.connections, "connections")
 
 
 @dataclass(frozen=True, slots=True)
