@@ -111,6 +111,7 @@ _ADDITIONAL_ELIDED: Final = "...additional frames elided..."
 _ORIGIN_RE: Final = re.compile(r"\[originating from goroutine (\d+)\]:$")
 _CREATED_BY_RE: Final = re.compile(r"created by (.+?)(?: in goroutine (\d+))?$")
 _UNAVAILABLE: Final = "\tgoroutine running on other thread; stack unavailable"
+_EXIT_STATUS_RE: Final = re.compile(r"\nexit status \d+\n*\Z")  # appended by `go run`
 _NON_GO_RE: Final = re.compile(r"non-Go function at pc=0x[0-9a-f]+$")
 
 #: debug=1 profile header and lines (runtime/pprof printCountProfile).
@@ -679,14 +680,16 @@ def parse_crash(text: str) -> CrashReport:
     """Find the crash traceback in a Go program's output (e.g. a service log) and parse it.
 
     The message is the paragraph that starts with ``panic:`` or ``fatal
-    error:`` before the first goroutine header (``""`` if there is none);
-    goroutine blocks are read up to the first paragraph that is not one
-    (``runtime stack:`` dumps of a throw and trailing output are skipped).
+    error:`` before the first goroutine header (``""`` if there is none).
+    From the first goroutine header on, every paragraph that starts with a
+    goroutine header is parsed and the others are skipped (the ``runtime
+    stack:`` dumps of a throw, trailing output separated by a blank line); an
+    ``exit status N`` line that ``go run`` appends without a blank line is dropped.
 
     :raises DumpParseError: when there is no goroutine header, or a goroutine
         block is malformed (naming the line).
     """
-    text = _normalise(text)
+    text = _EXIT_STATUS_RE.sub("", _normalise(text))
     blocks, first_line = _split_blocks(_ARGS_RE.sub("()\n", text))
     start = next((k for k, b in enumerate(blocks) if _HEADER_ID_RE.match(b)), None)
     if start is None:

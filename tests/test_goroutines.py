@@ -349,6 +349,11 @@ def test_crash_message_kept_as_written():
     assert parse_crash(text).message == "panic: goperf-demo: deliberate crash requested by f(x)"
 
 
+def test_crash_from_go_run_output():
+    text = read("go1.27-crash.txt")
+    assert parse_crash(text + "exit status 2\n") == parse_crash(text)
+
+
 def test_crash_all_while_busy():
     text = read("go1.27-crash-all-busy.txt")
     crash = parse_crash(text)
