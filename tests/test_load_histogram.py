@@ -117,3 +117,20 @@ def test_buckets_and_json_summary():
     assert j["p99_ms"] == pytest.approx(50.0, rel=0.005)
     assert j["max_ms"] == 50.0
     assert j["mean_ms"] == pytest.approx(5.9)
+
+
+def test_record_array_equals_recording_one_by_one():
+    rng = np.random.default_rng(11)
+    values = np.concatenate(
+        [
+            rng.integers(0, 300, 500),  # the linear part and its edge
+            rng.lognormal(math.log(2e5), 2.0, 5000).astype(np.int64),
+            np.array([-3, 255, 256, 257, 2**33 - 1, 2**33, MAX_TRACKABLE_NS - 1, MAX_TRACKABLE_NS, 2**50]),
+        ]
+    )
+    one = LatencyHistogram.of(int(v) for v in values)
+    bulk = LatencyHistogram()
+    bulk.record_array(values[:1000])
+    bulk.record_array(values[1000:])
+    bulk.record_array([])
+    assert bulk == one

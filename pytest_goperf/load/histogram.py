@@ -7,14 +7,18 @@ reported percentile (the bucket's midpoint) is within 0.4 % of a recorded
 value. Values at or above ``2**40`` ns (about 18 minutes) share the last
 bucket; the exact minimum, maximum and sum are kept beside the buckets.
 
-Recording is one ``int.bit_length`` and one list increment, cheap enough for
-the load engine's hot path; numpy would cost more per single value.
+``record`` takes one value (an ``int.bit_length`` and a list increment);
+``record_array`` takes many at once with numpy, which is what the load engine
+uses: its hot path only appends to an ``array('q')`` that is folded in here
+every few tens of milliseconds.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final, Iterable, Iterator
+from typing import Final, Iterable, Iterator, Sequence
+
+import numpy as np
 
 #: Sub-buckets per power of two; the precision is 1 / SUB_BUCKETS.
 SUB_BITS: Final = 7
@@ -93,6 +97,32 @@ class LatencyHistogram:
             self.max_ns = value_ns
         self.count += count
         self.total_ns += value_ns * count
+
+    def record_array(self, values_ns: Sequence[int] | np.ndarray) -> None:
+        """Add many observations at once (same result as ``record`` for each, faster)."""
+        v = np.asarray(values_ns, dtype=np.int64)
+        if v.size == 0:
+            return
+        v = np.maximum(v, 0)
+        idx = np.empty(v.size, dtype=np.int64)
+        small = v < LINEAR_LIMIT
+        idx[small] = v[small]
+        big = ~small
+        if big.any():
+            vb = np.minimum(v[big], MAX_TRACKABLE_NS - 1)
+            # frexp's exponent is the bit length; exact, since values < 2**40 are exact in float64.
+            _, bits = np.frexp(vb.astype(np.float64))
+            shift = bits.astype(np.int64) - (SUB_BITS + 1)
+            idx[big] = (shift << SUB_BITS) + (vb >> shift)
+        counts = np.bincount(idx, minlength=BUCKET_COUNT)
+        mine = self._counts
+        for i in np.flatnonzero(counts).tolist():
+            mine[i] += int(counts[i])
+        lo, hi = int(v.min()), int(v.max())
+        self.min_ns = lo if self.count == 0 else min(self.min_ns, lo)
+        self.max_ns = max(self.max_ns, hi)
+        self.count += int(v.size)
+        self.total_ns += int(v.sum())
 
     def merge(self, other: LatencyHistogram) -> None:
         """Add every observation of ``other`` to this histogram."""
