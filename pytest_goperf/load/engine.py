@@ -311,6 +311,7 @@ class _Engine:
         self.failed_by = [0] * n
         self.dropped_by = [0] * n
         self.send_lag = LatencyHistogram()
+        self.lag_buf = array("q")
         self.errors: dict[str, int] = {}
         self.samples: dict[str, str] = {}
         self.sent = 0
@@ -378,11 +379,14 @@ class _Engine:
         conn.transport.write(self.payloads[nxt])  # type: ignore[union-attr]
 
     def flush(self) -> None:
-        """Fold the buffered latencies into the histograms."""
-        for buf, hist in zip(self.lat_buf, self.hists):
+        """Fold the buffered latencies into the histograms (swapping in fresh buffers)."""
+        for i, buf in enumerate(self.lat_buf):
             if buf:
-                hist.record_array(np.frombuffer(buf, dtype=np.int64))
-                del buf[:]
+                self.lat_buf[i] = array("q")
+                self.hists[i].record_array(np.frombuffer(buf, dtype=np.int64))
+        if self.lag_buf:
+            buf, self.lag_buf = self.lag_buf, array("q")
+            self.send_lag.record_array(np.frombuffer(buf, dtype=np.int64))
 
     def fail(self, conn: _Conn, kind: str, message: str) -> None:
         """``conn``'s outstanding request failed; the connection is finished with."""
@@ -456,7 +460,7 @@ class _Engine:
         measured = t0 >= self.window_ns
         if self.is_open and measured:
             lag = now - t0
-            self.send_lag.record(lag)
+            self.lag_buf.append(lag)
             if lag > LATE_AFTER_NS:
                 self.late += 1
         if conn is None:
