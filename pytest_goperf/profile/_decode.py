@@ -14,9 +14,15 @@ import zlib
 from ..errors import ProfileParseError
 from . import _format as F
 from ._model import Function, Label, Line, Location, Mapping, Profile, Sample, ValueType
-from ._wire import WireError, iter_fields, read_packed, repeated_ints, to_int64
+from ._wire import WireError, iter_fields, read_packed, read_varint, repeated_ints, to_int64
 
 _I64_SIGN = 1 << 63
+# One-byte keys of the Sample fields Go writes (field << 3 | wire type).
+_KEY_LOCATION = (F.SAMPLE_LOCATION_ID << 3) | F.WT_VARINT
+_KEY_LOCATION_PACKED = (F.SAMPLE_LOCATION_ID << 3) | F.WT_LEN
+_KEY_VALUE = (F.SAMPLE_VALUE << 3) | F.WT_VARINT
+_KEY_VALUE_PACKED = (F.SAMPLE_VALUE << 3) | F.WT_LEN
+_KEY_LABEL = (F.SAMPLE_LABEL << 3) | F.WT_LEN
 _ADVICE = "capture the profile again (was the download cut off?) or check that the file is a pprof profile"
 
 Span = tuple[int, int]
@@ -126,7 +132,7 @@ class _Decoder:
         self.location_by_id = {loc.id: loc for loc in locations}
         sample_types = self._each(spans[F.PROFILE_SAMPLE_TYPE], "ValueType", self._value_type)
         self.n_values = len(sample_types)
-        samples = self._each(spans[F.PROFILE_SAMPLE], "Sample", self._sample)
+        samples = self._samples(spans[F.PROFILE_SAMPLE])
         period_types = self._each(spans[F.PROFILE_PERIOD_TYPE], "ValueType", self._value_type)
 
         def string_at(field: int) -> str:
@@ -288,6 +294,87 @@ class _Decoder:
             num=num,
             num_unit=s(num_unit, "Label.num_unit", start),
         )
+
+    def _samples(self, spans: list[Span]) -> list[Sample]:
+        """All samples: the hot loop of a large profile, so the common keys are read inline.
+
+        Identical location lists share one tuple and identical labels one
+        :class:`Label` (a heap profile repeats both across thousands of samples).
+        """
+        buf = self.buf
+        n_values = self.n_values
+        stack_cache: dict[object, tuple[Location, ...]] = {}
+        label_cache: dict[bytes, Label] = {}
+        by_id = self.location_by_id
+        out: list[Sample] = []
+        append = out.append
+        i = start = 0
+        try:
+            for i, (start, end) in enumerate(spans):
+                loc_ids: list[int] = []
+                loc_packed = b""
+                values: list[int] = []
+                labels: list[Label] = []
+                pos = start
+                while pos < end:
+                    key = buf[pos]
+                    pos += 1
+                    if key == _KEY_LOCATION_PACKED or key == _KEY_VALUE_PACKED or key == _KEY_LABEL:
+                        length = buf[pos]
+                        if length < 0x80:
+                            pos += 1
+                        else:
+                            length, pos = read_varint(buf, pos)
+                        stop = pos + length
+                        if stop > end:
+                            raise WireError(f"a sample field claims {length} bytes but only {end - pos} remain", pos)
+                        if key == _KEY_LOCATION_PACKED:
+                            loc_packed += buf[pos:stop]
+                        elif key == _KEY_VALUE_PACKED:
+                            values += read_packed(buf, pos, stop)
+                        else:
+                            raw = buf[pos:stop]
+                            label = label_cache.get(raw)
+                            if label is None:
+                                label = label_cache[raw] = self._label(pos, stop)
+                            labels.append(label)
+                        pos = stop
+                    elif key == _KEY_LOCATION:
+                        v, pos = read_varint(buf, pos)
+                        loc_ids.append(v)
+                    elif key == _KEY_VALUE:
+                        v, pos = read_varint(buf, pos)
+                        values.append(v)
+                    else:  # another field or a multi-byte key: the general reader
+                        sample = self._sample(start, end)
+                        break
+                else:
+                    if pos != end:
+                        raise WireError("a sample's last field runs past its end", end)
+                    if len(values) != n_values:
+                        raise WireError(
+                            f"a sample has {len(values)} values but the profile declares {n_values} sample types",
+                            start,
+                        )
+                    if values and max(values) >= _I64_SIGN:
+                        values = [to_int64(v) for v in values]
+                    cache_key: object = loc_packed if not loc_ids else (loc_packed, tuple(loc_ids))
+                    locations = stack_cache.get(cache_key)
+                    if locations is None:
+                        ids = read_packed(loc_packed, 0, len(loc_packed)) + loc_ids if loc_packed else loc_ids
+                        try:
+                            locations = tuple([by_id[x] for x in ids])
+                        except KeyError as exc:
+                            raise WireError(f"a sample refers to location {exc.args[0]}, which is not defined",
+                                            start) from None
+                        stack_cache[cache_key] = locations
+                    sample = Sample(locations, tuple(values), tuple(labels))
+                append(sample)
+        except WireError as exc:
+            raise self.fail(f"malformed Sample message #{i}: {exc}", exc.offset) from None
+        except IndexError:
+            raise self.fail(f"Sample message #{i} is cut short", start) from None
+        return out
 
     def _sample(self, start: int, end: int) -> Sample:
         buf = self.buf
