@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import TraceParseError
 from . import _format as F
-from ._wire import NO_ID, RawGeneration
+from ._wire import NO_ID, STEPS, RawGeneration
 
 __all__ = ["Orderer", "SYNC"]
 
@@ -114,41 +114,209 @@ class Orderer:
         return out, times
 
     def _order_into(self, g: RawGeneration, out: list[tuple]) -> None:
+        # This loop runs once per event, so the frequent event kinds are handled inline;
+        # every other kind, every not-ready case and every error goes through _advance,
+        # the complete (slower) transcription of order.go.
         toks = g.tokens
-        # cursor: [m, time, index, starts, times]
+        steps = STEPS[self.version]
+        k = g.ns_per_tick
+        k64 = k == 64.0
+        gen = g.gen
+        gs = self.gs
+        ps = self.ps
+        mstates = self.ms
+        slow = self._advance
+        out_append = out.append
+        # cursor: [m, time, token index of its event, end of its batch, batches, batch index, mstate]
         heap: list[list] = []
         for m in g.batch_ms:
-            starts = g.m_starts.get(m)
-            if not starts:
+            batches = g.m_batches.get(m)
+            if not batches:
                 continue
-            heap.append([m, g.m_times[m][0], 0, starts, g.m_times[m]])
+            bc = [m, 0, batches[0][0], batches[0][1], batches, 0, None]
+            self._load(bc, batches[0][0], batches[0][2], toks, steps, k)
+            heap.append(bc)
             _heap_up(heap, len(heap) - 1)
         cpu = g.cpu_samples
         ci = 0
         ncpu = len(cpu)
-        advance = self._advance
-        gen = g.gen
         while True:
-            if ci < ncpu and (not heap or cpu[ci][0] < heap[0][1]):
+            if ncpu and ci < ncpu and (not heap or cpu[ci][0] < heap[0][1]):
                 t, m, p, gg, st = cpu[ci]
-                out.append((F.EV_CPU_SAMPLE, t, m, p, gg, st, 0, 0, 0))
+                out_append((F.EV_CPU_SAMPLE, t, m, p, gg, st, 0, 0, 0))
                 ci += 1
                 continue
             if not heap:
                 break
             bc = heap[0]
-            if advance(bc, toks, gen, g, out):
-                self._step(heap, 0)
+            m = bc[0]
+            t = bc[1]
+            s = bc[2]
+            typ = toks[s]
+            ms = bc[6]
+            if ms is None and m != -1:
+                ms = mstates.get(m)
+                if ms is None:  # the toolchain creates an M's state on its first event
+                    ms = mstates[m] = [-1, -1]
+                bc[6] = ms
+            ok = False
+            if ms is None:
+                ok = slow(bc, toks, gen, g, out)
+            elif typ == 16:  # GoStart
+                gid = toks[s + 2]
+                seq = toks[s + 3]
+                st = gs.get(gid)
+                if st is not None and st[0] == _G_RUNNABLE and st[1] == gen and seq == st[2] + 1 \
+                        and ms[1] != -1 and ms[0] == -1:
+                    st[0] = _G_RUNNING
+                    st[2] = seq
+                    out_append((16, t, m, ms[1], -1, gid, seq, 0, 0))
+                    ms[0] = gid
+                    ok = True
+                else:
+                    ok = slow(bc, toks, gen, g, out)
+            elif typ == 20 or typ == 19 or typ == 17:  # GoBlock, GoStop, GoDestroy
+                cg = ms[0]
+                st = gs.get(cg)
+                if st is not None and st[0] == _G_RUNNING and ms[1] != -1:
+                    if typ == 17:
+                        del gs[cg]
+                        out_append((17, t, m, ms[1], cg, 0, 0, 0, 0))
+                    else:
+                        st[0] = _G_WAITING if typ == 20 else _G_RUNNABLE
+                        out_append((typ, t, m, ms[1], cg, toks[s + 2], toks[s + 3], 0, 0))
+                    ms[0] = -1
+                    ok = True
+                else:
+                    ok = slow(bc, toks, gen, g, out)
+            elif typ == 21:  # GoUnblock
+                gid = toks[s + 2]
+                seq = toks[s + 3]
+                st = gs.get(gid)
+                if st is not None and st[0] == _G_WAITING and st[1] == gen and seq == st[2] + 1:
+                    st[0] = _G_RUNNABLE
+                    st[2] = seq
+                    out_append((21, t, m, ms[1], ms[0], gid, seq, toks[s + 4], 0))
+                    ok = True
+                else:
+                    ok = slow(bc, toks, gen, g, out)
+            elif typ == 14:  # GoCreate
+                nid = toks[s + 2]
+                cst = gs.get(ms[0])
+                if ms[1] != -1 and (cst is None or cst[0] == _G_RUNNING) and nid not in gs:
+                    gs[nid] = [_G_RUNNABLE, gen, 0]
+                    out_append((14, t, m, ms[1], ms[0], nid, toks[s + 3], toks[s + 4], 0))
+                    ok = True
+                else:
+                    ok = slow(bc, toks, gen, g, out)
+            elif typ == 10:  # ProcStart
+                pid = toks[s + 2]
+                seq = toks[s + 3]
+                pst = ps.get(pid)
+                if pst is not None and pst[0] == _P_IDLE and pst[1] == gen and seq == pst[2] + 1 and ms[1] == -1:
+                    pst[0] = _P_RUNNING
+                    pst[2] = seq
+                    out_append((10, t, m, -1, ms[0], pid, seq, 0, 0))
+                    ms[1] = pid
+                    ok = True
+                else:
+                    ok = slow(bc, toks, gen, g, out)
+            elif typ == 11:  # ProcStop
+                pst = ps.get(ms[1])
+                if pst is not None and (pst[0] == _P_RUNNING or pst[0] == _P_SYSCALL):
+                    pst[0] = _P_IDLE
+                    out_append((11, t, m, ms[1], ms[0], 0, 0, 0, 0))
+                    ms[1] = -1
+                    ok = True
+                else:
+                    ok = slow(bc, toks, gen, g, out)
+            elif typ == 37 and ms[1] != -1:  # HeapAlloc
+                out_append((37, t, m, ms[1], ms[0], toks[s + 2], 0, 0, 0))
+                ok = True
+            else:
+                ok = slow(bc, toks, gen, g, out)
+
+            if ok:
+                # Step the top cursor to its next event; re-heap only when it is no longer the minimum.
+                i = s + steps[typ]
+                if i >= bc[3]:
+                    bi = bc[5] + 1
+                    batches = bc[4]
+                    if bi >= len(batches):
+                        _heap_remove(heap, 0)
+                        continue
+                    bc[5] = bi
+                    b = batches[bi]
+                    bc[3] = b[1]
+                    self._load(bc, b[0], b[2], toks, steps, k)
+                else:
+                    nt = toks[i + 1]
+                    bc[1] = t + (nt * 64 if k64 else int(nt * k))
+                    bc[2] = i
+                    st_ = steps[toks[i]] if toks[i] < 256 else 0
+                    if not st_ or i + st_ > bc[3]:
+                        self._bad_event(bc, i, toks, g)
+                n = len(heap)
+                nt = bc[1]
+                if (n > 1 and heap[1][1] < nt) or (n > 2 and heap[2][1] < nt):
+                    _heap_down(heap, 0)
                 continue
+
             heap.sort(key=lambda c: c[1])
-            for i in range(1, len(heap)):
-                if advance(heap[i], toks, gen, g, out):
-                    self._step(heap, i)
+            for j in range(1, len(heap)):
+                if slow(heap[j], toks, gen, g, out):
+                    self._next(heap, j, toks, steps, k, g)
                     break
             else:
                 raise TraceParseError(
                     f"broken trace: no event can be ordered next in generation {gen} "
                     f"(frontier: {self._frontier(heap, toks)})", where=f"generation at byte {g.offset}")
+
+    def _load(self, bc: list, i: int, base: int, toks: list[int], steps: list[int], k: float) -> None:
+        """Point cursor ``bc`` at the event starting at token ``i`` (first of a batch with base time ``base``)."""
+        typ = toks[i]
+        st = steps[typ] if typ < 256 else 0
+        if not st or i + st > bc[3]:
+            self._bad_event(bc, i, toks, None)
+        bc[2] = i
+        dt = toks[i + 1]
+        bc[1] = base + (dt * 64 if k == 64.0 else int(dt * k))
+
+    def _next(self, heap: list, j: int, toks: list[int], steps: list[int], k: float, g: RawGeneration) -> None:
+        """Step cursor ``heap[j]`` to its next event and restore the heap (order.go's heapUpdate/heapRemove)."""
+        bc = heap[j]
+        i = bc[2] + steps[toks[bc[2]]]
+        if i >= bc[3]:
+            bi = bc[5] + 1
+            batches = bc[4]
+            if bi >= len(batches):
+                _heap_remove(heap, j)
+                return
+            bc[5] = bi
+            b = batches[bi]
+            bc[3] = b[1]
+            self._load(bc, b[0], b[2], toks, steps, k)
+        else:
+            t = bc[1]
+            typ = toks[i]
+            st = steps[typ] if typ < 256 else 0
+            if not st or i + st > bc[3]:
+                self._bad_event(bc, i, toks, g)
+            dt = toks[i + 1]
+            bc[1] = t + (dt * 64 if k == 64.0 else int(dt * k))
+            bc[2] = i
+        if _heap_up(heap, j) == j:
+            _heap_down(heap, j)
+
+    def _bad_event(self, bc: list, i: int, toks: list[int], g: RawGeneration | None) -> None:
+        typ = toks[i]
+        batch = bc[4][bc[5]]
+        if typ < 256 and STEPS[self.version][typ]:
+            raise TraceParseError("corrupt or truncated batch: its last event is incomplete",
+                                  where=f"batch at byte {batch[3]}")
+        raise TraceParseError(
+            f"corrupt trace: unknown event type {typ} for format go 1.{self.version} in a batch of M {bc[0]}",
+            where=f"batch at byte {batch[3]}")
 
     def finish(self) -> tuple[tuple, int]:
         """The closing Sync record and its time."""
@@ -168,22 +336,10 @@ class Orderer:
         return fixed
 
     @staticmethod
-    def _step(heap: list, i: int) -> None:
-        bc = heap[i]
-        k = bc[2] + 1
-        if k < len(bc[3]):
-            bc[2] = k
-            bc[1] = bc[4][k]
-            if _heap_up(heap, i) == i:
-                _heap_down(heap, i)
-        else:
-            _heap_remove(heap, i)
-
-    @staticmethod
     def _frontier(heap: list, toks: list[int]) -> str:
         parts = []
         for bc in heap:
-            s = bc[3][bc[2]]
+            s = bc[2]
             typ = toks[s]
             parts.append(f"M {bc[0]} {F.SPECS[typ].name} t={bc[1]}")
         return "; ".join(parts)
@@ -192,7 +348,7 @@ class Orderer:
     def _advance(self, bc: list, toks: list[int], gen: int, g: RawGeneration, out: list) -> bool:
         m = bc[0]
         t = bc[1]
-        s = bc[3][bc[2]]
+        s = bc[2]
         typ = toks[s]
         if m == -1:
             ms = None

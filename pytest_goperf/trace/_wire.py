@@ -98,12 +98,10 @@ class RawGeneration:
     # (time ns, m, p, g, stack ID), sorted by time
     cpu_samples: list[tuple[int, int, int, int, int]] = field(default_factory=list)
     batch_ms: list[int] = field(default_factory=list)  # Ms in order of first batch
-    # decoded events: one token list (type, dt, args...) for the whole generation and,
-    # per M, the token index where each of its events starts and its time in ns.
+    # decoded events: one token list (type, dt, args...) for the whole generation and, per M,
+    # its batches in file order as (first token, end token, base time ns, byte offset).
     tokens: list[int] = field(default_factory=list)
-    m_starts: dict[int, list[int]] = field(default_factory=dict)
-    m_times: dict[int, list[int]] = field(default_factory=dict)
-    n_events: int = 0
+    m_batches: dict[int, list[tuple[int, int, int, int]]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -345,7 +343,8 @@ def _steps(version: int) -> list[int]:
     return steps
 
 
-_STEPS = {v: _steps(v) for v in F.MAX_CODE}
+#: format version -> event step table (see _steps), used while walking the events.
+STEPS = {v: _steps(v) for v in F.MAX_CODE}
 
 
 def _varints(buf: np.ndarray, base_offset: int) -> np.ndarray:
@@ -353,25 +352,33 @@ def _varints(buf: np.ndarray, base_offset: int) -> np.ndarray:
     ends = np.flatnonzero(buf < 0x80)
     if ends.size == 0:
         return np.zeros(0, dtype=np.uint64)
-    starts = np.empty_like(ends)
-    starts[0] = 0
-    starts[1:] = ends[:-1] + 1
-    lengths = ends - starts + 1
+    lo = (buf & 0x7F).astype(np.uint64)
+    vals = lo[ends]
+    # Length of each varint: distance from the previous varint's end.
+    lengths = np.diff(ends, prepend=-1)
     longest = int(lengths.max())
-    if longest == 1:
-        return buf[ends].astype(np.uint64)
     if longest > 10:
-        bad = int(starts[np.argmax(lengths > 10)])
+        bad = int(ends[np.argmax(lengths > 10)] - lengths[np.argmax(lengths > 10)] + 1)
         raise TraceParseError("corrupt varint in event data (longer than 10 bytes)",
                               where=f"byte {base_offset + bad}")
-    shifts = (np.arange(buf.size, dtype=np.int64) - np.repeat(starts, lengths)) * 7
-    vals = (buf & 0x7F).astype(np.uint64) << shifts.astype(np.uint64)
-    return np.add.reduceat(vals, starts)
+    # Fold in the lower 7-bit groups, most significant (last byte) first; most varints are
+    # one or two bytes long, so the working set shrinks fast.
+    idx = np.flatnonzero(lengths > 1)
+    k = 1
+    seven = np.uint64(7)
+    while idx.size:
+        vals[idx] = (vals[idx] << seven) | lo[ends[idx] - k]
+        k += 1
+        idx = idx[lengths[idx] > k]
+    return vals
 
 
 def _decode_events(data: bytes, g: RawGeneration, m_batches: dict[int, list[_Batch]], version: int) -> None:
-    """Decode every M batch's events into ``g.tokens`` and per-M start indexes and times."""
-    steps = _STEPS[version]
+    """Decode every M batch's varints into ``g.tokens``; record each batch's token range per M.
+
+    The events themselves (type byte, then its arguments) are walked while ordering,
+    where each event is touched anyway.
+    """
     order = [b for m in g.batch_ms for b in m_batches[m]]
     if not order:
         return
@@ -385,60 +392,14 @@ def _decode_events(data: bytes, g: RawGeneration, m_batches: dict[int, list[_Bat
                                   where=f"byte {b.end - 1}")
         chunks.append(np.frombuffer(mv[b.start:b.end], dtype=np.uint8))
     buf = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
-    # Varint index where each batch's payload begins: count varint ends before it.
-    is_end = buf < 0x80
-    ends_before = np.concatenate(([0], np.cumsum(is_end)))
-    values = _varints(buf, g.offset)
-    toks = values.tolist()
-    g.tokens = toks
+    # Token index where each batch's payload begins: the number of varint ends before it.
+    sizes = np.array([b.end - b.start for b in order], dtype=np.int64)
+    byte_bounds = np.concatenate(([0], np.cumsum(sizes)))
+    ends_cum = np.concatenate(([0], np.cumsum(buf < 0x80)))
+    tok_bounds = ends_cum[byte_bounds].tolist()
+    g.tokens = _varints(buf, g.offset).tolist()
     k = g.ns_per_tick
-    byte_pos = 0
-    all_starts: list[int] = []
-    batch_bounds: list[tuple[int, int, int]] = []  # (first event index, end event index, base ns)
-    for b in order:
-        n = b.end - b.start
-        if n == 0:
+    for j, b in enumerate(order):
+        if tok_bounds[j] == tok_bounds[j + 1]:
             continue
-        i = int(ends_before[byte_pos])
-        stop = int(ends_before[byte_pos + n])
-        byte_pos += n
-        first = len(all_starts)
-        append = all_starts.append
-        try:
-            while i < stop:
-                append(i)
-                s = steps[toks[i]] if toks[i] < 256 else 0
-                if not s:
-                    raise TraceParseError(
-                        f"corrupt trace: unknown event type {toks[i]} for format go 1.{version} "
-                        f"in a batch of M {b.m}", where=f"batch at byte {b.start}")
-                i += s
-        except IndexError:
-            i = stop + 1
-        if i != stop:
-            raise TraceParseError("corrupt or truncated batch: its last event is incomplete",
-                                  where=f"batch at byte {b.start}")
-        batch_bounds.append((first, len(all_starts), int(b.time * k), b.m))
-    g.n_events = len(all_starts)
-    if not all_starts:
-        return
-    st = np.asarray(all_starts, dtype=np.int64)
-    dts = values[st + 1]
-    # Go: time = Time(float64(batchTime)*k), then += Time(float64(dt)*k) per event.
-    if k == 64.0:
-        steps_ns = dts.astype(np.int64) * 64
-    else:
-        steps_ns = (dts.astype(np.float64) * k).astype(np.int64)
-    times = np.cumsum(steps_ns)
-    times_l = times.tolist()
-    for first, end, base, m in batch_bounds:
-        if first == end:
-            continue
-        offset = base - (times_l[first - 1] if first else 0)
-        ms = g.m_starts.setdefault(m, [])
-        mt = g.m_times.setdefault(m, [])
-        ms.extend(all_starts[first:end])
-        if offset:
-            mt.extend((times[first:end] + offset).tolist())
-        else:
-            mt.extend(times_l[first:end])
+        g.m_batches.setdefault(b.m, []).append((tok_bounds[j], tok_bounds[j + 1], int(b.time * k), b.start))

@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Speed and memory of pytest_goperf.trace against ``go tool trace -pprof=sched`` on the same trace.
+
+The trace is REAL runtime output: the example service (built with the machine's
+``go``) runs on 127.0.0.1 with GOMAXPROCS=2 under a bounded load (/work,
+/defect/storm, /defect/contention) while ``/debug/pprof/trace?seconds=N`` is
+fetched (default 3 s, which gives 3-4 MB). ``--file`` times existing traces
+instead (no service needed; go still is).
+
+Printed side by side, from one run, best of ``--repeat`` (the two alternate):
+
+* ours: ``compute_metrics`` (read, order, every scheduler metric), in a fresh
+  Python process; "compute" is the time inside the process once the trace
+  bytes are in memory (what a test pays), "process" the whole run including
+  interpreter start and imports;
+* ``go tool trace -pprof=sched`` on the same file (its time includes process
+  start, part of what a user waits for);
+* the ratio ours / go (below 1.0: ours is faster), and each side's peak RSS.
+
+Run by hand:  python bench/bench_trace.py [--seconds 3] [--repeat 5] [--file T ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "scripts"))
+import capture_traces  # noqa: E402
+import samplekit  # noqa: E402
+
+OURS = (
+    "import sys, time\n"
+    "from pytest_goperf.trace import compute_metrics\n"
+    "data = open(sys.argv[1], 'rb').read()\n"
+    "t = time.perf_counter()\n"
+    "m = compute_metrics(data)\n"
+    "print(time.perf_counter() - t, m.sched_latency.count, m.sched_latency.total_ns)\n"
+)
+
+
+def run(cmd: list[str]) -> tuple[float, int, bytes]:
+    """Run ``cmd``; return (wall seconds, peak RSS in KiB of that process, stdout)."""
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
+    out = proc.stdout.read() if proc.stdout else b""
+    err = proc.stderr.read() if proc.stderr else b""
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{cmd[:3]} failed: {err.decode(errors='replace')[-2000:]}")
+    return wall, usage.ru_maxrss, out
+
+
+def bench(path: Path, go: str, repeat: int) -> None:
+    size = path.stat().st_size
+    ours_compute, ours_proc, ours_rss = [], [], []
+    go_wall, go_rss = [], []
+    for _ in range(repeat):
+        wall, rss, out = run([sys.executable, "-c", OURS, str(path)])
+        fields = out.split()
+        ours_compute.append(float(fields[0]))
+        ours_proc.append(wall)
+        ours_rss.append(rss)
+        wall, rss, _ = run([go, "tool", "trace", "-pprof=sched", str(path)])
+        go_wall.append(wall)
+        go_rss.append(rss)
+    oc, op, gw = min(ours_compute), min(ours_proc), min(go_wall)
+    print(f"{path.name}: {size / 1e6:.2f} MB, sched latency {int(fields[1])} waits, {int(fields[2]) / 1e6:.2f} ms")
+    print(f"  ours compute_metrics (in process) {oc:7.3f} s   ratio ours/go {oc / gw:5.2f}")
+    print(f"  ours whole process                {op:7.3f} s   ratio ours/go {op / gw:5.2f}   "
+          f"peak RSS {max(ours_rss) / 1024:6.1f} MiB")
+    print(f"  go tool trace -pprof=sched        {gw:7.3f} s                        "
+          f"peak RSS {max(go_rss) / 1024:6.1f} MiB")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--file", type=Path, nargs="*", default=[])
+    args = ap.parse_args()
+    go = shutil.which("go")
+    if go is None:
+        raise SystemExit("go is not on PATH")
+    subprocess.run([go, "tool", "trace", "-h"], capture_output=True)  # build/cache the tool once
+    if args.file:
+        for f in args.file:
+            bench(f, go, args.repeat)
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        binary = samplekit.build_service(Path(go).resolve(), Path(tmp) / "svc")
+        path = Path(tmp) / "bench.trace"
+        capture_traces.capture(binary, path, procs=2, seconds=args.seconds, cpu_profile=False)
+        if path.stat().st_size < 2_000_000:
+            print(f"note: the trace is only {path.stat().st_size} bytes; use a longer --seconds", file=sys.stderr)
+        bench(path, go, args.repeat)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
