@@ -26,7 +26,8 @@ Extra runs, one each:
   fp=/sp=/pc= frame suffixes, runtime goroutines) for 1.21 and 1.27, and with
   the default setting for 1.27: ``goX.YY-crash-system.txt``, ``go1.27-crash.txt``;
   and GOTRACEBACK=all for 1.27 while CPU-bound requests run on other threads
-  ("goroutine running on other thread; stack unavailable"): ``go1.27-crash-all-busy.txt``;
+  with GODEBUG=asyncpreemptoff=1 ("goroutine running on other thread; stack
+  unavailable"): ``go1.27-crash-all-busy.txt``;
 * scripts/deepstack (a tiny extra program): a 150-frame stack ("...N frames
   elided..."), ancestors with "...additional frames elided...", generics,
   methods, closures, labels that need quoting: ``goX.YY-deepstack.txt`` and
@@ -112,8 +113,9 @@ def capture_crash(minor: str, go: Path, name: str, gotraceback: str | None, busy
     """Run the service, request /defect/crash and keep what it printed.
 
     ``busy``: two clients keep CPU-bound /work requests running on other
-    threads, so GOTRACEBACK=all shows "goroutine running on other thread;
-    stack unavailable" for them.
+    threads, and GODEBUG=asyncpreemptoff=1 keeps the runtime from stopping
+    their loops, so GOTRACEBACK=all shows "goroutine running on other thread;
+    stack unavailable" for them (with preemption they show as runnable).
     """
     with tempfile.TemporaryDirectory() as tmp:
         binary = samplekit.build_service(go, Path(tmp) / "svc")
@@ -121,6 +123,9 @@ def capture_crash(minor: str, go: Path, name: str, gotraceback: str | None, busy
         env.pop("GOTRACEBACK", None)
         if gotraceback:
             env["GOTRACEBACK"] = gotraceback
+        env.pop("GODEBUG", None)
+        if busy:
+            env["GODEBUG"] = "asyncpreemptoff=1"
         proc = subprocess.Popen([str(binary), "-addr", "127.0.0.1:0"], stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, env=env)
         try:
