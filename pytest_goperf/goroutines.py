@@ -111,6 +111,8 @@ _ADDITIONAL_ELIDED: Final = "...additional frames elided..."
 _ORIGIN_RE: Final = re.compile(r"\[originating from goroutine (\d+)\]:$")
 _CREATED_BY_RE: Final = re.compile(r"created by (.+?)(?: in goroutine (\d+))?$")
 _UNAVAILABLE: Final = "\tgoroutine running on other thread; stack unavailable"
+#: First line of a crash message: a panic, a runtime throw, or a fatal signal ("SIGSEGV: segmentation violation").
+_CRASH_MESSAGE_RE: Final = re.compile(r"panic: |fatal error: |SIG[A-Z0-9]+: ")
 _EXIT_STATUS_RE: Final = re.compile(r"\nexit status \d+\n*\Z")  # appended by `go run`
 _NON_GO_RE: Final = re.compile(r"non-Go function at pc=0x[0-9a-f]+$")
 
@@ -667,7 +669,7 @@ def parse_goroutines(text: str) -> list[Goroutine]:
         hint = ""
         if _PROFILE_HEADER_RE.match(head):
             hint = " (this is a debug=1 count profile: use parse_goroutine_profile)"
-        elif head.startswith(("panic: ", "fatal error: ")):
+        elif _CRASH_MESSAGE_RE.match(head):
             hint = " (this is a crash log: use parse_crash)"
         raise DumpParseError(
             f"goroutine dump: expected 'goroutine ID [STATUS]:' as the first line, found {head[:120]!r}{hint}",
@@ -679,8 +681,9 @@ def parse_goroutines(text: str) -> list[Goroutine]:
 def parse_crash(text: str) -> CrashReport:
     """Find the crash traceback in a Go program's output (e.g. a service log) and parse it.
 
-    The message is the paragraph that starts with ``panic:`` or ``fatal
-    error:`` before the first goroutine header (``""`` if there is none).
+    The message is the paragraph that starts with ``panic:``, ``fatal
+    error:`` or a signal (``SIGSEGV: segmentation violation``) before the
+    first goroutine header (``""`` if there is none).
     From the first goroutine header on, every paragraph that starts with a
     goroutine header is parsed and the others are skipped (the ``runtime
     stack:`` dumps of a throw, trailing output separated by a blank line); an
@@ -699,7 +702,7 @@ def parse_crash(text: str) -> CrashReport:
     original_blocks, _ = _split_blocks(text)
     for b in original_blocks[:start]:
         for k, ln in enumerate(lines := b.split("\n")):
-            if ln.startswith(("panic: ", "fatal error: ")):
+            if _CRASH_MESSAGE_RE.match(ln):
                 message = "\n".join(lines[k:])
                 break
     # runtime.throw at GOTRACEBACK>=system prints "runtime stack:" paragraphs among the goroutines.

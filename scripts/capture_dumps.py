@@ -28,6 +28,8 @@ Extra runs, one each:
   and GOTRACEBACK=all for 1.27 while CPU-bound requests run on other threads
   with GODEBUG=asyncpreemptoff=1 ("goroutine running on other thread; stack
   unavailable"): ``go1.27-crash-all-busy.txt``;
+* scripts/deepstack/cgocrash: a SIGSEGV inside C code with GOTRACEBACK=system
+  (signal message, register dump after the goroutines): ``go1.27-crash-cgo-signal.txt``;
 * scripts/deepstack (a tiny extra program): a 150-frame stack ("...N frames
   elided..."), ancestors with "...additional frames elided...", generics,
   methods, closures, labels that need quoting: ``goX.YY-deepstack.txt`` and
@@ -46,6 +48,7 @@ from __future__ import annotations
 import http.client
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -169,6 +172,21 @@ def capture_deepstack(minor: str, go: Path) -> None:
         write(f"go{minor}-deepstack-debug1.txt", out)
 
 
+def capture_cgo_crash(minor: str, go: Path) -> None:
+    """A SIGSEGV in C code with GOTRACEBACK=system (skipped without a C compiler)."""
+    if shutil.which("gcc") is None and shutil.which("cc") is None:
+        print("  no C compiler: cgo crash sample skipped", file=sys.stderr)
+        return
+    env = samplekit.go_env(go, {"CGO_ENABLED": "1", "GOTRACEBACK": "system"})
+    with tempfile.TemporaryDirectory() as tmp:
+        exe = Path(tmp) / "cgocrash"
+        subprocess.run([str(go), "build", "-o", str(exe), "./cgocrash"], cwd=DEEPSTACK, env=env, check=True)
+        proc = subprocess.run([str(exe)], env=env, capture_output=True, timeout=60)
+    if proc.returncode != 2:
+        raise SystemExit(f"cgocrash: expected exit status 2, got {proc.returncode}")
+    write(f"go{minor}-crash-cgo-signal.txt", proc.stdout + proc.stderr)
+
+
 def capture_synctest(minor: str, go: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         dump = Path(tmp) / "dump.txt"
@@ -198,6 +216,7 @@ def main(argv: list[str]) -> None:
                             load=False)
             capture_crash(minor, go, f"go{minor}-crash.txt", None)
             capture_crash(minor, go, f"go{minor}-crash-all-busy.txt", "all", busy=True)
+            capture_cgo_crash(minor, go)
         if minor in ("1.21", "1.27"):
             capture_crash(minor, go, f"go{minor}-crash-system.txt", "system")
         if minor in ("1.21", "1.26", "1.27"):

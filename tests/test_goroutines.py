@@ -354,6 +354,22 @@ def test_crash_from_go_run_output():
     assert parse_crash(text + "exit status 2\n") == parse_crash(text)
 
 
+def test_crash_signal_in_cgo():
+    text = read("go1.27-crash-cgo-signal.txt")
+    crash = parse_crash(text)
+    first, pc, cgo = crash.message.split("\n")
+    assert first == "SIGSEGV: segmentation violation" and cgo == "signal arrived during cgo execution"
+    assert re.fullmatch(r"PC=0x[0-9a-f]+ m=\d+ sigcode=\d+ addr=0x0", pc)
+    main = crash.goroutines[0]
+    assert main.id == 1 and main.state == "syscall"
+    assert [f.function for f in main.frames[:3]] == ["runtime.cgocall", "main._Cfunc_crash", "main.main"]
+    assert main.frames[1].file == "_cgo_gotypes.go"  # a generated file: no directory
+    # The register dump after the goroutines ("rax 0x..") is not a goroutine paragraph.
+    assert len(crash.goroutines) == text.count("\ngoroutine ") and "\nrip " in text
+    with pytest.raises(DumpParseError, match="crash log"):
+        parse_goroutines(text)
+
+
 def test_crash_all_while_busy():
     text = read("go1.27-crash-all-busy.txt")
     crash = parse_crash(text)
