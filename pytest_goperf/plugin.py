@@ -74,6 +74,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "no_goroutine_leak(ignore=[...], settle_timeout=5.0, service='go_service'): fail the test if goroutines "
         "started during it are still alive after settling",
     )
+    config.addinivalue_line(
+        "markers",
+        "goperf(load=..., rounds=5, window=2, warmup=1, rate=None, concurrency=None, track=[...], limits={...}): "
+        "defaults for goperf.measure() in this test; limits are checked on the median of each metric",
+    )
     pyproject = _pyproject(config)
     try:
         goperf_config = load_config(pyproject.parent, pyproject, _overrides(config))
@@ -384,6 +389,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
         # Our messages are complete; a traceback into the plugin adds nothing.
         if not isinstance(excinfo.value, AssertionError):
             report.longrepr = f"{type(excinfo.value).__name__}: {excinfo.value}"
+    if report.when == "call" and report.failed:
+        _keep_artifacts(item, report)
     if report.when == "call":
         for svc in _services_of(item):
             if svc.alive or id(svc) in state.dead_reported:
@@ -421,3 +428,133 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
         svc.stop()
         if state is not None and svc in state.services:
             state.services.remove(svc)
+
+
+# --------------------------------------------------------------------------- measurements
+
+_MEASUREMENTS = pytest.StashKey[list]()
+_MEASURE_KEYS = {"load", "rounds", "window", "warmup", "warmup_rounds", "rate", "concurrency", "track", "check_leaks", "limits"}
+
+
+def _window_lock_path(tmp_factory: pytest.TempPathFactory) -> Path:
+    """One lock file for every process of this run: xdist workers share the parent of their basetemp."""
+    base = tmp_factory.getbasetemp()
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "goperf-window.lock"
+
+
+class _FileLock:
+    """An exclusive ``flock`` on a file, held for one measurement window."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh: Any = None
+
+    def __enter__(self) -> "_FileLock":
+        import fcntl
+
+        self._fh = open(self.path, "a")
+        fcntl.flock(self._fh, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._fh.close()  # closing releases the lock
+        self._fh = None
+
+
+class Goperf:
+    """The ``goperf`` fixture: measurement rounds against the service under test.
+
+    ``goperf.measure(load=..., rounds=5, window=2)`` returns a
+    :class:`~pytest_goperf.measure.Measurement`; the test's
+    ``@pytest.mark.goperf(...)`` marker supplies defaults and ``limits``.
+    """
+
+    def __init__(self, request: pytest.FixtureRequest, service: GoService, config: GoperfConfig) -> None:
+        self._request = request
+        self._service = service
+        self._config = config
+        marker = request.node.get_closest_marker("goperf")
+        self._defaults: dict[str, Any] = dict(marker.kwargs) if marker else {}
+        unknown = set(self._defaults) - _MEASURE_KEYS
+        if unknown or (marker and marker.args):
+            raise pytest.UsageError(
+                f"{request.node.nodeid}: @pytest.mark.goperf takes keyword arguments {sorted(_MEASURE_KEYS)}; "
+                f"got {sorted(unknown) or marker.args}"
+            )
+        self.measurements: list[Any] = request.node.stash.setdefault(_MEASUREMENTS, [])
+
+    @property
+    def service(self) -> GoService:
+        return self._service
+
+    def measure(self, load: Any = None, *, service: GoService | None = None, **kwargs: Any) -> Any:
+        """Load the service and capture trace, CPU profile and dumps in each round; see the README."""
+        from .measure import measure
+
+        unknown = set(kwargs) - _MEASURE_KEYS
+        if unknown:
+            raise TypeError(f"measure() got unexpected keyword argument(s) {sorted(unknown)}")
+        opts = {**self._defaults, **kwargs}
+        if load is None:
+            load = opts.pop("load", None)
+        else:
+            opts.pop("load", None)
+        limits: Mapping[str, float] = opts.pop("limits", {}) or {}
+        svc = service or self._service
+        tmp = self._request.getfixturevalue("tmp_path_factory")
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", self._request.node.nodeid)[-120:]
+        directory = tmp.getbasetemp() / "goperf-rounds" / safe / f"m{len(self.measurements)}"
+        track = tuple(opts.pop("track", ())) + tuple(n for n in limits if n.startswith(("hot_share", "class_share")))
+        result = measure(
+            svc,
+            load,
+            directory=directory,
+            track=tuple(dict.fromkeys(track)),
+            leak_settle_timeout=self._config.leak_settle_timeout,
+            main_module=_main_module(svc),
+            window_lock=_FileLock(_window_lock_path(tmp)),
+            **opts,
+        )
+        self.measurements.append(result)
+        for name, limit in limits.items():
+            result.assert_metric(name, max=limit)
+        return result
+
+
+def _main_module(service: GoService) -> str | None:
+    """The service's main module path, from the built binary's build information."""
+    if getattr(service, "_main_module", None) is None and service.spec is not None:
+        from .profile import read_build_info_file
+
+        try:
+            service._main_module = read_build_info_file(service.spec.binary).main_module or None
+        except GoperfError:
+            service._main_module = None
+    return getattr(service, "_main_module", None)
+
+
+@pytest.fixture
+def goperf(request: pytest.FixtureRequest, go_service: GoService, goperf_config: GoperfConfig) -> Goperf:
+    """Measurement rounds against ``go_service``: ``goperf.measure(load=..., rounds=5, window=2.0)``."""
+    return Goperf(request, go_service, goperf_config)
+
+
+def _keep_artifacts(item: pytest.Item, report: pytest.TestReport) -> None:
+    measurements = item.stash.get(_MEASUREMENTS, [])
+    if not measurements:
+        return
+    import shutil
+
+    config = item.config.stash[_CONFIG]
+    dirs = [m.directory for m in measurements]
+    if config.artifacts is not None:
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", item.nodeid)[-120:]
+        target = config.artifacts / safe
+        kept = []
+        for i, d in enumerate(dirs):
+            dest = target / f"m{i}"
+            shutil.copytree(d, dest, dirs_exist_ok=True)
+            kept.append(dest)
+        dirs = kept
+    lines = [f"{d}  (trace.out opens in `go tool trace`, cpu.pprof in `go tool pprof`)" for d in dirs]
+    report.sections.append(("goperf artifacts", "\n".join(lines)))

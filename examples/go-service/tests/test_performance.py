@@ -1,0 +1,58 @@
+"""Performance tests of the example service: what each defect looks like under load.
+
+Each ``goperf.measure`` call runs rounds of load, and in each round captures an
+execution trace, a CPU profile and goroutine dumps of the same window. Windows
+are short here to keep the suite fast; real gates use 5 rounds of 2-5 s.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_goperf import GoperfAssertionError
+
+FAST = {"rounds": 2, "window": 1, "warmup": 0.3}
+
+
+def test_goroutine_storm_raises_runnable_pressure(goperf):
+    calm = goperf.measure("/items", concurrency=2, **FAST)
+    storm = goperf.measure("/defect/storm?n=2000&work=20", concurrency=2, **FAST)
+    # thousands of goroutines queue for two processors
+    assert storm.runnable.p99 > 20 * max(calm.runnable.p99, 1)
+    assert storm.runnable_per_p.p99 > 10
+    assert storm.sched_latency.p99_ns > calm.sched_latency.p99_ns
+    storm.assert_hot_share_below("main.spinCore", 1.0)  # the share is there, and within 100 %
+    with pytest.raises(GoperfAssertionError, match=r"runnable.p99 = .* exceeds the limit 8 .*traces: .*trace.out"):
+        storm.assert_runnable_below(8)
+    calm.assert_runnable_below(8)
+
+
+@pytest.mark.goperf(load="/work?n=2000", concurrency=2, track=["hot_share:main.hashPayload"], **FAST)
+def test_cpu_route_dominates_the_hot_functions(goperf):
+    result = goperf.measure()
+    top_two = result.hot_share(["main.spinCore", "main.hashPayload"])
+    assert top_two > 0.5
+    assert result.class_share("user") > 0.5
+    assert result.values("hot_share:main.hashPayload") and len(result.values("runnable.p99")) == 2
+    with pytest.raises(GoperfAssertionError, match=r"(?s)CPU share of main\.spinCore = .* exceeds the limit 10\.0%.*main\.hashPayload"):
+        result.assert_hot_share_below("main.spinCore", 0.10)
+
+
+def test_contention_route_shows_lock_frames(goperf):
+    result = goperf.measure("/defect/contention?n=64&work=200", concurrency=4, **FAST)
+    lock_share = result.hot_share(["sync.(*Mutex).lockSlow", "sync.(*Mutex).Lock", "runtime.futex*", "runtime.lock2"], cum=True)
+    assert lock_share > 0.02
+    blocked_sync = result.rounds[-1].trace.blocked_ns.sync  # goroutines waited in sync.Mutex.Lock
+    assert blocked_sync > 0
+
+
+def test_extra_work_knob_raises_the_named_functions_share(goperf, go_service_factory):
+    base = goperf.measure("/work?n=2000", concurrency=2, **FAST)
+    heavier = go_service_factory(args=["-addr", "{addr}", "-extra-cpu", "1.0"])
+    slow = goperf.measure("/work?n=2000", concurrency=2, service=heavier, **FAST)
+    assert slow.hot_share("main.hashPayload") > base.hot_share("main.hashPayload") + 0.05
+
+
+@pytest.mark.goperf(limits={"runnable.p99": 1000, "errors": 0})
+def test_marker_limits_are_checked(goperf):
+    goperf.measure("/items/missing", concurrency=2, **FAST)  # 404s are answers, not errors
