@@ -319,3 +319,28 @@ def test_open_model_drops_beyond_max_in_flight_and_times_out_the_line():
     assert r.dropped > 0
     assert r.completed == 0 and r.failed == r.sent
     assert set(r.errors) == {"timeout"}
+
+
+@pytest.mark.parametrize("model", [ClosedModel(2), OpenModel(300)], ids=["closed", "open"])
+def test_cancelled_arun_load_stops_sending(model):
+    from pytest_goperf.load import arun_load
+
+    seen: list[int] = []
+
+    def script(i: int, req: bytes) -> list[Action]:
+        seen.append(i)
+        return [b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"]
+
+    async def main(url: str) -> None:
+        task = asyncio.ensure_future(arun_load(url, model=model, duration=30))
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        before = len(seen)
+        await asyncio.sleep(0.3)  # the loop keeps running: no timer of the run may send again
+        assert before > 10
+        assert len(seen) <= before + 2  # answers already on the wire may still land
+
+    with scripted_server(script) as url:
+        asyncio.run(main(url))

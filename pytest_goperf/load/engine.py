@@ -329,6 +329,7 @@ class _Engine:
         self.finished: asyncio.Future[None] = loop.create_future()
         self.connects_ok = 0
         self.tick_index = 0
+        self.shut = False  # set when the run is over or cancelled: timers must not send any more
         self.is_open = isinstance(model, OpenModel)
         self.max_conns = model.connections if isinstance(model, OpenModel) else model.concurrency
         self.queue: deque[tuple[int, int]] = deque()
@@ -419,6 +420,8 @@ class _Engine:
 
     def after(self, conn: _Conn, now: int) -> None:
         """``conn`` is free again (or dead): the model decides what comes next."""
+        if self.shut:
+            return
         if conn.dead:
             self.conns.discard(conn)
         queue = self.queue
@@ -515,6 +518,8 @@ class _Engine:
 
     def watchdog(self) -> None:
         """Fail requests past their deadline; runs every few tens of milliseconds."""
+        if self.shut:
+            return
         now = _perf_ns()
         for conn in [c for c in self.conns if c.req >= 0 and c.deadline <= now]:
             self.fail(conn, "timeout", f"no complete response within {self.timeout:g} s")
@@ -547,7 +552,7 @@ class _Engine:
 
     def tick(self) -> None:
         """Issue every request that has fallen due, then sleep until the next is due."""
-        if self.stopping:
+        if self.stopping or self.shut:
             return
         model = self.model
         assert isinstance(model, OpenModel)
@@ -769,6 +774,8 @@ async def arun_load(
     try:
         await engine.run()
     finally:
+        engine.shut = True
+        engine.stopping = True
         for conn in list(engine.conns):
             if conn.transport is not None:
                 conn.transport.abort()
