@@ -189,6 +189,31 @@ class Orderer:
                     ok = True
                 else:
                     ok = slow(bc, toks, gen, g, out)
+            elif typ == 22:  # GoSyscallBegin
+                cg = ms[0]
+                st = gs.get(cg)
+                pst = ps.get(ms[1])
+                seq = toks[s + 2]
+                if st is not None and st[0] == _G_RUNNING and pst is not None and pst[1] == gen \
+                        and seq == pst[2] + 1:
+                    st[0] = _G_SYSCALL
+                    pst[0] = _P_SYSCALL
+                    pst[2] = seq
+                    out_append((22, t, m, ms[1], cg, seq, toks[s + 3], 0, 0))
+                    ok = True
+                else:
+                    ok = slow(bc, toks, gen, g, out)
+            elif typ == 23:  # GoSyscallEnd
+                cg = ms[0]
+                st = gs.get(cg)
+                pst = ps.get(ms[1])
+                if st is not None and st[0] == _G_SYSCALL and pst is not None and pst[0] == _P_SYSCALL:
+                    st[0] = _G_RUNNING
+                    pst[0] = _P_RUNNING
+                    out_append((23, t, m, ms[1], cg, 0, 0, 0, 0))
+                    ok = True
+                else:
+                    ok = slow(bc, toks, gen, g, out)
             elif typ == 21:  # GoUnblock
                 gid = toks[s + 2]
                 seq = toks[s + 3]

@@ -185,26 +185,42 @@ def metrics_from_generations(gens: Iterable[OrderedGeneration], version: int) ->
     return acc.finish(version)
 
 
+_CATEGORIES = ("channel", "select", "sync", "io", "syscall", "sleep", "gc", "other")
+_CAT_INDEX = {name: i for i, name in enumerate(_CATEGORIES)}
+_CAT_OTHER = _CAT_INDEX["other"]
+_CAT_SYSCALL = _CAT_INDEX["syscall"]
+# Fixed (from, to) of the wire types that the fast paths below handle.
+_FAST = {16: (_RUNNABLE, _RUNNING), 17: (_RUNNING, _NOTEXIST), 14: (_NOTEXIST, _RUNNABLE),
+         19: (_RUNNING, _RUNNABLE), 20: (_RUNNING, _WAITING), 21: (_WAITING, _RUNNABLE),
+         22: (_RUNNING, _SYSCALL), 23: (_SYSCALL, _RUNNING)}
+
+
 class _Accumulator:
+    """One pass over the ordered records; per-goroutine state carried across generations.
+
+    Goroutine state: [state, since, proc while running, stack index of the event that made
+    it runnable, has started, wait category, created in the window and not yet started].
+    """
+
     def __init__(self) -> None:
-        # gid -> [state, since, proc when running, runnable since, runnable stack key, started,
-        #         wait reason, created in the trace and not yet started]
         self.gs: dict[int, list] = {}
-        self.start = None
+        self.start: int | None = None
         self.last = 0
         self.runnable = 0
         self.hist: dict[int, int] = {}  # runnable count -> ns
-        self.sched: list[np.ndarray] = []
+        self.sched: list[np.ndarray] = []  # per generation: waits counted like -pprof=sched
+        self.sched_stack: list[np.ndarray] = []  # their stack indexes
         self.creation: list[int] = []
-        self.stack_lat: dict[tuple[int, ...], list] = {}  # pcs -> [count, total, frames]
+        self.stack_index: dict[tuple[int, ...], int] = {(): 0}  # PCs -> index
         self.busy: dict[int, int] = {}
         self.created = 0
         self.ended = 0
-        self.blocked: dict[str, int] = {}
+        self.blocked = [0] * len(_CATEGORIES)
         self.gc_ns = 0
-        self.gc_since = None
+        self.gc_since: int | None = None
         self.stw_ns = 0
         self.stw_since: dict[int, int] = {}
+        self.typ_counts = [0] * 64
         self.transitions: dict[tuple[int, int], int] = {}
         self.cpu: list[CPUSample] = []
         self.gomaxprocs = 0
@@ -212,148 +228,129 @@ class _Accumulator:
         self.gens = 0
         self.pc_frames: dict[int, Frame] = {}
 
-    def feed(self, og: OrderedGeneration) -> None:
+    def feed(self, og: OrderedGeneration) -> None:  # noqa: C901 - one hot loop, kept flat for speed
         recs = og.records
         times = og.times.tolist()
         if self.start is None:
             self.start = times[0]
         start = self.start
         gs = self.gs
-        GT = GO_TRANSITIONS
-        trans = self.transitions
-        sched: list[int] = []
-        sched_append = sched.append
         busy = self.busy
         blocked = self.blocked
-        stack_lat = self.stack_lat
+        tc = self.typ_counts
         raw_stacks = og.raw.stacks
         strings = og.raw.strings
-        # runnable-count changes of this generation: times and deltas (+1/-1)
-        rt: list[int] = []
-        rc: list[int] = []
-        runnable = self.runnable
-        prev_t = self.last if self.gens else start
+        stack_index = self.stack_index
+        sid_map: dict[int, int] = {0: 0}  # this generation's stack ID -> stack index
+        cat_map: dict[int, int] = {}  # this generation's reason string ID -> category index
+        sched: list[int] = []
+        sched_stack: list[int] = []
+        creation = self.creation
+        rt: list[int] = []  # runnable changes: +t for +1, -t for -1 (times are > 0)
+        rt_append = rt.append
+        created = ended = 0
+
+        def sidx(sid: int) -> int:
+            gi = sid_map.get(sid)
+            if gi is None:
+                pcs = raw_stacks.get(sid, ())
+                gi = stack_index.get(pcs)
+                if gi is None:
+                    gi = stack_index[pcs] = len(stack_index)
+                sid_map[sid] = gi
+            return gi
+
+        def category(sid: int) -> int:
+            c = cat_map.get(sid)
+            if c is None:
+                c = cat_map[sid] = _CAT_INDEX[_CATEGORY.get(strings.get(sid, ""), "other")]
+            return c
+
         for rec, t in zip(recs, times):
             typ = rec[0]
-            spec = GT.get(typ)
-            if spec is None:
-                if typ == SYNC:
-                    if rec[6] == 0:
-                        self.gens += 1
-                elif typ == 7:
-                    self.cpu.append(CPUSample(t, rec[2], rec[3], rec[4], og.stack(rec[5])))
-                elif typ == 9:
-                    self.gomaxprocs = rec[5]
-                elif typ == 29 or (typ == 28 and self.gc_since is None):
-                    self.gc_since = start if typ == 28 and self.gens == 1 else t
-                elif typ == 30:
-                    if self.gc_since is not None:
-                        self.gc_ns += t - self.gc_since
-                    self.gc_since = None
-                elif typ == 26:
-                    self.stw_since[rec[4]] = t
-                elif typ == 27:
-                    s0 = self.stw_since.pop(rec[4], None)
-                    if s0 is not None:
-                        self.stw_ns += t - s0
-                elif typ == 10 or typ == 13:
-                    self.procs_seen.add(rec[5])
-                continue
-            gid = rec[spec[0]]
-            frm = spec[1]
-            if frm is None:
-                frm, to = rec[6], rec[7]
-            else:
-                to = spec[2]
-            key = (frm, to)
-            trans[key] = trans.get(key, 0) + 1
-            if frm == to:
-                continue
-            st = gs.get(gid)
-            if frm == _UNDET:
-                # First seen: back-date the state to the trace start.
-                st = gs[gid] = [to, start, rec[3], -1, None, False, "", False]
-                since = start
-                if to == _RUNNABLE:
-                    rt.append(start)
-                    rc.append(1)
-                    runnable += 1
-                    st[3] = t  # -pprof=sched tracks from the status event itself
-                    st[4] = None
-                elif to == _RUNNING:
-                    st[5] = True
-                elif to == _WAITING:
-                    st[6] = ""
-                continue
-            if frm == _NOTEXIST:
-                self.created += 1
-                st = gs[gid] = [to, t, rec[3], -1, None, False, "", True]
-                if to == _RUNNABLE:
-                    runnable += 1
-                    rt.append(t)
-                    rc.append(1)
-                    st[3] = t
-                    st[4] = _pcs(raw_stacks, rec[spec[4]])
-                continue
-            if st is None:  # cannot happen in a well-formed trace; be lenient
-                st = gs[gid] = [frm, start, rec[3], -1, None, False, "", False]
-            since = st[1]
-            # close the interval of the old state
-            if frm == _RUNNING:
-                p = st[2]
-                busy[p] = busy.get(p, 0) + t - since
-            elif frm == _RUNNABLE:
-                runnable -= 1
-                rt.append(t)
-                rc.append(-1)
-                r0 = st[3]
-                if st[5]:
-                    d = t - r0
-                    sched_append(d)
-                    k = st[4]
-                    ent = stack_lat.get(k)
-                    if ent is None:
-                        stack_lat[k] = [1, d, k]
+            try:
+                if typ == 16:  # GoStart: Runnable -> Running
+                    st = gs[rec[5]]
+                    if st[0] != _RUNNABLE:
+                        raise KeyError
+                    rt_append(-t)
+                    if st[4]:
+                        sched.append(t - st[1])
+                        sched_stack.append(st[3])
+                    elif st[6]:
+                        creation.append(t - st[1])
+                        st[6] = False
+                    st[0] = _RUNNING
+                    st[1] = t
+                    st[2] = rec[3]
+                    st[4] = True
+                elif typ == 17:  # GoDestroy: Running -> NotExist
+                    st = gs.pop(rec[4])
+                    p = st[2]
+                    busy[p] = busy.get(p, 0) + t - st[1]
+                    ended += 1
+                elif typ == 14:  # GoCreate: NotExist -> Runnable
+                    gs[rec[5]] = [_RUNNABLE, t, -1, sidx(rec[7]), False, 0, True]
+                    created += 1
+                    rt_append(t)
+                elif typ == 19 or typ == 20 or typ == 22:  # GoStop, GoBlock, GoSyscallBegin: Running -> ...
+                    st = gs[rec[4]]
+                    if st[0] != _RUNNING:
+                        raise KeyError
+                    p = st[2]
+                    busy[p] = busy.get(p, 0) + t - st[1]
+                    st[1] = t
+                    if typ == 19:
+                        st[0] = _RUNNABLE
+                        st[3] = sidx(rec[6])
+                        rt_append(t)
+                    elif typ == 20:
+                        st[0] = _WAITING
+                        st[5] = category(rec[5])
                     else:
-                        ent[0] += 1
-                        ent[1] += d
-                elif st[7]:
-                    self.creation.append(t - r0)  # creation -> first start
-            elif frm == _WAITING:
-                cat = _CATEGORY.get(st[6], "other")
-                blocked[cat] = blocked.get(cat, 0) + t - since
-            elif frm == _SYSCALL:
-                blocked["syscall"] = blocked.get("syscall", 0) + t - since
-            # open the new state
-            st[0] = to
-            st[1] = t
-            if to == _RUNNING:
-                st[2] = rec[3]
-                st[5] = True
-                st[7] = False
-            elif to == _RUNNABLE:
-                runnable += 1
-                rt.append(t)
-                rc.append(1)
-                st[3] = t
-                sk = spec[4]
-                st[4] = _pcs(raw_stacks, rec[sk]) if sk >= 0 else ()
-            elif to == _WAITING:
-                rs = spec[3]
-                st[6] = strings.get(rec[rs], "") if rs >= 0 else ""
-            elif to == _NOTEXIST:
-                self.ended += 1
-                del gs[gid]
+                        st[0] = _SYSCALL
+                elif typ == 23:  # GoSyscallEnd: Syscall -> Running
+                    st = gs[rec[4]]
+                    if st[0] != _SYSCALL:
+                        raise KeyError
+                    blocked[_CAT_SYSCALL] += t - st[1]
+                    st[0] = _RUNNING
+                    st[1] = t
+                    st[2] = rec[3]
+                    st[4] = True
+                    st[6] = False
+                elif typ == 21:  # GoUnblock: Waiting -> Runnable
+                    st = gs[rec[5]]
+                    if st[0] != _WAITING:
+                        raise KeyError
+                    blocked[st[5]] += t - st[1]
+                    st[0] = _RUNNABLE
+                    st[1] = t
+                    st[3] = sidx(rec[7])
+                    rt_append(t)
+                else:
+                    self._other(rec, t, og, start, sidx, category, rt_append, sched, sched_stack)
+                    continue
+            except KeyError:
+                # A state the fast path does not expect (cannot happen in a well-formed
+                # trace): the general path handles it leniently.
+                self._other(rec, t, og, start, sidx, category, rt_append, sched, sched_stack)
+                continue
+            tc[typ] += 1
+        self.created += created
+        self.ended += ended
+
         # Fold the generation's runnable step function into the time-weighted histogram.
         # Back-dated entries sit at the trace start, so order the changes by time first.
         hist = self.hist
         end_t = times[-1]
+        prev_t = self.last if self.gens > 1 or self.last else start
         if rt:
-            ts = np.asarray(rt, dtype=np.int64)
-            ds = np.asarray(rc, dtype=np.int64)
+            signed = np.asarray(rt, dtype=np.int64)
+            ts = np.abs(signed)
             order = np.argsort(ts, kind="stable")
             ts = ts[order]
-            counts = self.runnable + np.cumsum(ds[order])
+            counts = self.runnable + np.cumsum(np.sign(signed[order]))
             edges = np.concatenate(([prev_t], ts, [end_t]))
             vals = np.concatenate(([self.runnable], counts))
             widths = np.diff(edges)
@@ -361,19 +358,104 @@ class _Accumulator:
             sums = np.bincount(inv, weights=widths)
             for v, w in zip(uv.tolist(), sums.tolist()):
                 hist[v] = hist.get(v, 0) + int(w)
+            self.runnable = int(counts[-1])
         else:
-            hist[runnable] = hist.get(runnable, 0) + max(0, end_t - prev_t)
-        self.runnable = runnable
-        self.last = times[-1]
+            hist[self.runnable] = hist.get(self.runnable, 0) + max(0, end_t - prev_t)
+        self.last = end_t
         if sched:
             self.sched.append(np.asarray(sched, dtype=np.int64))
+            self.sched_stack.append(np.asarray(sched_stack, dtype=np.int64))
         # Keep every PC's frame: a stack captured in one generation may be charged in the next,
         # after that generation's tables are gone (a PC means the same code all trace long).
         pc_frames = self.pc_frames
-        strings = og.raw.strings
         for pc, (fn, fl, line) in og.raw.frames.items():
             if pc not in pc_frames:
                 pc_frames[pc] = Frame(strings.get(fn, ""), strings.get(fl, ""), line, pc)
+
+    def _other(self, rec, t, og, start, sidx, category, rt_append, sched, sched_stack) -> None:
+        """Every record the fast paths do not take: statuses, rare transitions, GC, STW, samples."""
+        typ = rec[0]
+        spec = GO_TRANSITIONS.get(typ)
+        if spec is None:
+            if typ == SYNC:
+                if rec[6] == 0:
+                    self.gens += 1
+            elif typ == 7:
+                self.cpu.append(CPUSample(t, rec[2], rec[3], rec[4], og.stack(rec[5])))
+            elif typ == 9:
+                self.gomaxprocs = rec[5]
+            elif typ == 29 or (typ == 28 and self.gc_since is None):
+                self.gc_since = start if typ == 28 and self.gens == 1 else t
+            elif typ == 30:
+                if self.gc_since is not None:
+                    self.gc_ns += t - self.gc_since
+                self.gc_since = None
+            elif typ == 26:
+                self.stw_since[rec[4]] = t
+            elif typ == 27:
+                s0 = self.stw_since.pop(rec[4], None)
+                if s0 is not None:
+                    self.stw_ns += t - s0
+            elif typ == 10 or typ == 13:
+                self.procs_seen.add(rec[5])
+            return
+        gid = rec[spec[0]]
+        frm = spec[1]
+        if frm is None:
+            frm, to = rec[6], rec[7]
+        else:
+            to = spec[2]
+        key = (frm, to)
+        self.transitions[key] = self.transitions.get(key, 0) + 1
+        if frm == to:
+            return
+        gs = self.gs
+        st = gs.get(gid)
+        if frm == _UNDET or st is None and frm != _NOTEXIST:
+            # First seen: back-date the state to the trace start.
+            st = gs[gid] = [to, start, rec[3], 0, to == _RUNNING, _CAT_OTHER, False]
+            if to == _RUNNABLE:
+                rt_append(start)
+            return
+        if frm == _NOTEXIST:
+            self.created += 1
+            st = gs[gid] = [to, t, rec[3], 0, False, _CAT_OTHER, to == _RUNNABLE]
+            if to == _RUNNABLE:
+                rt_append(t)
+                sk = spec[4]
+                st[3] = sidx(rec[sk]) if sk >= 0 else 0
+            return
+        since = st[1]
+        if frm == _RUNNING:
+            p = st[2]
+            self.busy[p] = self.busy.get(p, 0) + t - since
+        elif frm == _RUNNABLE:
+            rt_append(-t)
+            if st[4]:
+                sched.append(t - since)
+                sched_stack.append(st[3])
+            elif st[6]:
+                self.creation.append(t - since)
+        elif frm == _WAITING:
+            self.blocked[st[5]] += t - since
+        elif frm == _SYSCALL:
+            self.blocked[_CAT_SYSCALL] += t - since
+        st[0] = to
+        st[1] = t
+        if to == _RUNNING:
+            st[2] = rec[3]
+            st[4] = True
+            st[6] = False
+        elif to == _RUNNABLE:
+            rt_append(t)
+            sk = spec[4]
+            st[3] = sidx(rec[sk]) if sk >= 0 else 0
+        elif to == _WAITING:
+            rs = spec[3]
+            st[5] = category(rec[rs]) if rs >= 0 else _CAT_OTHER
+        elif to == _NOTEXIST:
+            self.ended += 1
+            del gs[gid]
 
     def finish(self, version: int) -> TraceMetrics:
         start = self.start or 0
@@ -385,10 +467,9 @@ class _Accumulator:
             if s == _RUNNING:
                 self.busy[st[2]] = self.busy.get(st[2], 0) + end - since
             elif s == _WAITING:
-                cat = _CATEGORY.get(st[6], "other")
-                self.blocked[cat] = self.blocked.get(cat, 0) + end - since
+                self.blocked[st[5]] += end - since
             elif s == _SYSCALL:
-                self.blocked["syscall"] = self.blocked.get("syscall", 0) + end - since
+                self.blocked[_CAT_SYSCALL] += end - since
         gc_ns = self.gc_ns + (end - self.gc_since if self.gc_since is not None else 0)
         procs_n = self.gomaxprocs or len(self.procs_seen) or 1
         runnable = _weighted_stats(self.hist)
@@ -396,17 +477,28 @@ class _Accumulator:
                                                       runnable.max)))
         sched = np.concatenate(self.sched) if self.sched else np.zeros(0, dtype=np.int64)
         base = LatencyStats.of(sched)
-        total = base.total_ns or 1
-        top = sorted(self.stack_lat.values(), key=lambda e: -e[1])[:TOP_STACKS]
-        pcf = self.pc_frames
-        top_stacks = tuple(StackLatency(tuple(pcf[pc] for pc in e[2] if pc in pcf), e[0], e[1], e[1] / total)
-                           for e in top)
+        top_stacks: tuple[StackLatency, ...] = ()
+        if sched.size:
+            idx = np.concatenate(self.sched_stack)
+            totals = np.bincount(idx, weights=sched)
+            counts = np.bincount(idx)
+            by_index = {i: pcs for pcs, i in self.stack_index.items()}
+            pcf = self.pc_frames
+            best = np.argsort(-totals, kind="stable")[:TOP_STACKS]
+            top_stacks = tuple(
+                StackLatency(tuple(pcf[pc] for pc in by_index[int(i)] if pc in pcf), int(counts[i]),
+                             int(totals[i]), float(totals[i]) / base.total_ns)
+                for i in best if counts[i])
         sched_latency = SchedLatency(base.count, base.total_ns, base.p50_ns, base.p90_ns, base.p99_ns,
                                      base.max_ns, top_stacks)
         procs = tuple(ProcUtilisation(p, ns, ns / duration if duration else 0.0)
                       for p, ns in sorted(self.busy.items()) if p >= 0)
+        counts_by_pair = dict(self.transitions)
+        for typ, pair in _FAST.items():
+            if self.typ_counts[typ]:
+                counts_by_pair[pair] = counts_by_pair.get(pair, 0) + self.typ_counts[typ]
         names = F.GO_STATE_NAMES
-        transitions = {f"{names[a]}->{names[b]}": n for (a, b), n in sorted(self.transitions.items())}
+        transitions = {f"{names[a]}->{names[b]}": n for (a, b), n in sorted(counts_by_pair.items())}
         return TraceMetrics(
             go_version=f"1.{version}",
             start_ns=start,
@@ -422,7 +514,7 @@ class _Accumulator:
             goroutines_created=self.created,
             goroutines_ended=self.ended,
             goroutines_alive_at_end=len(self.gs),
-            blocked_ns=BlockedTime(**self.blocked),
+            blocked_ns=BlockedTime(**dict(zip(_CATEGORIES, self.blocked))),
             gc_ns=gc_ns,
             gc_share=gc_ns / duration if duration else 0.0,
             stw_ns=self.stw_ns,
@@ -430,10 +522,6 @@ class _Accumulator:
             transitions=transitions,
             cpu_samples=tuple(self.cpu),
         )
-
-
-def _pcs(stacks: dict[int, tuple[int, ...]], sid: int) -> tuple[int, ...]:
-    return stacks.get(sid, ()) if sid else ()
 
 
 def _weighted_stats(hist: dict[int, int]) -> RunnableStats:
