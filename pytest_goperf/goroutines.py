@@ -41,6 +41,7 @@ from typing import Any, Final, Literal
 from .errors import DumpParseError
 
 __all__ = [
+    "UNKNOWN_ELIDED",
     "Ancestor",
     "CrashReport",
     "Frame",
