@@ -313,7 +313,7 @@ def test_elided_frames_and_names(minor):
     assert spawned.ancestors[0].created_by.function == "main.main"
     assert spawned.ancestors[-1].id == 1 and not spawned.ancestors[-1].elided
     assert all(g.elided_frames == 0 for g in gs.values() if g is not deep)
-    assert UNKNOWN_ELIDED == -1
+    assert UNKNOWN_ELIDED not in {g.elided_frames for g in gs.values()}  # Go 1.21+ always counts
 
 
 @pytest.mark.parametrize("minor", ["1.25", "1.27"])
