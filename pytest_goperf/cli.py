@@ -118,8 +118,49 @@ def _add_load(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_cmd_load)
 
 
+def _add_baseline(sub: argparse._SubParsersAction) -> None:
+    def run(args: argparse.Namespace) -> int:
+        # Imported here so that other subcommands do not pay for it.
+        from .baseline._command import run_baseline_command
+
+        return run_baseline_command(args)
+
+    p = sub.add_parser(
+        "baseline",
+        help="list, show, diff and prune stored baselines",
+        description="Inspect and maintain a baseline store (default: .goperf/baselines/ in the project root, "
+        "the nearest directory above the working directory with a pyproject.toml). Record or refresh "
+        "baselines with pytest --goperf-update-baselines.",
+    )
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    dir_help = "the baseline directory (default: PROJECT_ROOT/.goperf/baselines)"
+    a = actions.add_parser("list", help="one line per stored test")
+    a.add_argument("--dir", metavar="D", help=dir_help)
+    a.add_argument("--json", action="store_true", help="print JSON (keys in docs/baselines.md)")
+    a = actions.add_parser("show", help="the metrics, rounds and environment of one test or one file")
+    a.add_argument("target", metavar="NODEID_OR_FILE", help="a test node id, or the path of a baseline file")
+    a.add_argument("--dir", metavar="D", help=dir_help)
+    a.add_argument("--json", action="store_true", help="print JSON, every round's value included")
+    a = actions.add_parser("diff", help="compare two baseline directories test by test, metric by metric")
+    a.add_argument("dir_a", metavar="DIR_A", help="the 'before' store")
+    a.add_argument("dir_b", metavar="DIR_B", help="the 'after' store")
+    a.add_argument("--json", action="store_true", help="print JSON (keys in docs/baselines.md)")
+    a = actions.add_parser(
+        "prune",
+        help="remove the baselines of tests that no longer exist",
+        description="Remove every stored test whose node id is not in the list of existing tests.",
+    )
+    known = a.add_mutually_exclusive_group(required=True)
+    known.add_argument("--tests-file", metavar="F", help="existing node ids, one a line (e.g. `pytest --collect-only -q` output)")
+    known.add_argument("--collect", action="store_true", help="run `python -m pytest --collect-only -q` in the project root")
+    known.add_argument("--keep-from", metavar="FILE_OR_DIR", help="a node-id file, or a directory to collect tests in")
+    a.add_argument("--dir", metavar="D", help=dir_help)
+    a.add_argument("--dry-run", action="store_true", help="only print what would be removed")
+    p.set_defaults(handler=run)
+
+
 # Each subcommand registers itself here; keep them in the order of --help.
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_analyze, _add_load]
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_analyze, _add_load, _add_baseline]
 
 
 def build_parser() -> argparse.ArgumentParser:
