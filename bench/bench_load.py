@@ -38,9 +38,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO))
 
-import samplekit  # noqa: E402
+import samplekit
 
-from pytest_goperf.load import ClosedModel, OpenModel, run_load  # noqa: E402
+from pytest_goperf.load import ClosedModel, OpenModel, run_load
 
 PATH = "/items"
 

@@ -14,7 +14,14 @@ import time
 import pytest
 
 from pytest_goperf.cli import main
-from pytest_goperf.load import ClosedModel, OpenModel, Request, Scenario, arun_load, run_load
+from pytest_goperf.load import (
+    ClosedModel,
+    OpenModel,
+    Request,
+    Scenario,
+    arun_load,
+    run_load,
+)
 
 
 def ordered_percentiles(r) -> None:
@@ -137,7 +144,7 @@ def test_open_model_latency_counts_from_due_time_when_the_client_stalls(go_servi
     async def scenario():
         async def stall():
             await asyncio.sleep(0.3)
-            time.sleep(0.25)
+            time.sleep(0.25)  # noqa: ASYNC251 - blocking the loop is the point
 
         staller = asyncio.ensure_future(stall())
         result = await arun_load(go_service.url, "/items", model=OpenModel(200), duration=0.8)

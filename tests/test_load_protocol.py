@@ -16,15 +16,16 @@ import socket
 import struct
 import threading
 import time
-from typing import Callable, Iterator, List, Union
+from collections.abc import Callable, Iterator
+from typing import Union
 
 import pytest
 
 from pytest_goperf.errors import ConfigError, ServiceError
 from pytest_goperf.load import ClosedModel, OpenModel, Request, run_load
 
-Action = Union[bytes, float, str]
-Responder = Callable[[int, bytes], List[Action]]
+Action = Union[bytes, float, str]  # noqa: UP007 - a runtime alias, Python 3.10
+Responder = Callable[[int, bytes], list[Action]]
 
 LOOPS = [pytest.param(False, id="asyncio")]
 try:

@@ -64,7 +64,7 @@ def test_integer_weights_are_honoured_exactly_in_every_cycle():
     seq = s.sequence(4096)
     assert Counter(seq) == {0: 3072, 1: 1024}
     # Smooth: never more than 3 of /a in a row, /b at least every 4 sends.
-    for start in range(0, 4096 - 4):
+    for start in range(4096 - 4):
         assert 1 in seq[start : start + 4]
 
 

@@ -22,7 +22,15 @@ from __future__ import annotations
 from .engine import LATE_AFTER_NS, MAX_DURATION_S, arun_load, run_load
 from .histogram import Bucket, LatencyHistogram
 from .result import ERROR_KINDS, LoadResult, RequestStats
-from .scenario import HARD_IN_FLIGHT_CAP, ClosedModel, Model, OpenModel, Request, Scenario, is_loopback
+from .scenario import (
+    HARD_IN_FLIGHT_CAP,
+    ClosedModel,
+    Model,
+    OpenModel,
+    Request,
+    Scenario,
+    is_loopback,
+)
 
 __all__ = [
     "ERROR_KINDS",

@@ -21,7 +21,8 @@ import socket
 import time
 from array import array
 from collections import deque
-from typing import Callable, Final, Literal
+from collections.abc import Callable
+from typing import Final, Literal
 
 import numpy as np
 
@@ -54,8 +55,8 @@ class _Conn(asyncio.Protocol):
         "buf",
         "chunk_left",
         "close_after",
-        "deadline",
         "dead",
+        "deadline",
         "engine",
         "measured",
         "no_body",
@@ -64,8 +65,8 @@ class _Conn(asyncio.Protocol):
         "state",
         "status",
         "t0",
-        "transport",
         "task",
+        "transport",
     )
 
     def __init__(self, engine: _Engine) -> None:
@@ -595,7 +596,7 @@ class _Engine:
         conns = [_Conn(self) for _ in range(n)]
         t = self.target
         results = await asyncio.gather(
-            *(asyncio.wait_for(self.loop.create_connection(lambda c=c: c, t.host, t.port), self.timeout) for c in conns),
+            *(asyncio.wait_for(self.loop.create_connection(_returning(c), t.host, t.port), self.timeout) for c in conns),
             return_exceptions=True,
         )
         good = []
@@ -711,6 +712,11 @@ class _Engine:
         )
 
 
+def _returning(conn: _Conn) -> Callable[[], _Conn]:
+    """A protocol factory handing out ``conn`` (a lambda in a loop would capture the last one)."""
+    return lambda: conn
+
+
 def _check_bounds(duration: float, warmup: float, max_requests: int | None, timeout: float) -> None:
     def positive(name: str, v: object, zero_ok: bool = False) -> None:
         ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and (v >= 0 if zero_ok else v > 0)
@@ -797,7 +803,7 @@ def _new_loop(use_uvloop: bool | None) -> asyncio.AbstractEventLoop:
             if use_uvloop:
                 raise ConfigError("use_uvloop=True but uvloop is not installed (pip install uvloop)") from None
         else:
-            return uvloop.new_event_loop()  # type: ignore[no-any-return]
+            return uvloop.new_event_loop()
     return asyncio.new_event_loop()
 
 

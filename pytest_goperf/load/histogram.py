@@ -15,8 +15,9 @@ every few tens of milliseconds.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Final, Iterable, Iterator, Sequence
+from typing import Final
 
 import numpy as np
 
@@ -34,7 +35,7 @@ BUCKET_COUNT: Final = (_TOP_SHIFT << SUB_BITS) + LINEAR_LIMIT
 def bucket_index(value_ns: int) -> int:
     """Index of the bucket holding ``value_ns`` (clamped into the trackable range)."""
     if value_ns < LINEAR_LIMIT:
-        return value_ns if value_ns > 0 else 0
+        return max(0, value_ns)
     if value_ns >= MAX_TRACKABLE_NS:
         return BUCKET_COUNT - 1
     shift = value_ns.bit_length() - (SUB_BITS + 1)
@@ -88,13 +89,11 @@ class LatencyHistogram:
 
     def record(self, value_ns: int, count: int = 1) -> None:
         """Add ``count`` observations of ``value_ns`` (negative values count as 0)."""
-        if value_ns < 0:
-            value_ns = 0
+        value_ns = max(value_ns, 0)
         self._counts[bucket_index(value_ns)] += count
         if self.count == 0 or value_ns < self.min_ns:
             self.min_ns = value_ns
-        if value_ns > self.max_ns:
-            self.max_ns = value_ns
+        self.max_ns = max(self.max_ns, value_ns)
         self.count += count
         self.total_ns += value_ns * count
 
@@ -162,7 +161,7 @@ class LatencyHistogram:
         if q == 100:
             return self.max_ns
         # Nearest rank, computed in integers where possible to avoid 99.9 * n rounding up.
-        rank = max(1, -(-int(round(q * 1_000_000)) * self.count // 100_000_000))
+        rank = max(1, -(-round(q * 1_000_000) * self.count // 100_000_000))
         seen = 0
         for i, c in enumerate(self._counts):
             if c:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from .histogram import LatencyHistogram
 
@@ -133,14 +134,20 @@ class LoadResult:
             how = f"closed model, {self.concurrency} connections"
             rate = f"{self.requests_per_second:,.1f} req/s"
         lines = [
-            f"load {self.target} ({how}; {self.duration:.2f} s measured after {self.warmup:g} s warm-up, "
-            f"stopped by {self.stopped_by}; client {self.client})",
+            (
+                f"load {self.target} ({how}; {self.duration:.2f} s measured after {self.warmup:g} s warm-up, "
+                f"stopped by {self.stopped_by}; client {self.client})"
+            ),
             f"  rate       {rate}",
-            f"  requests   sent {self.sent}  completed {self.completed}  failed {self.failed}  "
-            f"dropped {self.dropped}  late {self.late}  (connections opened: {self.connections})",
+            (
+                f"  requests   sent {self.sent}  completed {self.completed}  failed {self.failed}  "
+                f"dropped {self.dropped}  late {self.late}  (connections opened: {self.connections})"
+            ),
             "  status     " + ("  ".join(f"{k}: {v}" for k, v in sorted(self.status_counts.items())) or "-"),
-            f"  latency    p50 {lat['p50_ms']:.3f} ms  p90 {lat['p90_ms']:.3f} ms  p99 {lat['p99_ms']:.3f} ms  "
-            f"max {lat['max_ms']:.3f} ms",
+            (
+                f"  latency    p50 {lat['p50_ms']:.3f} ms  p90 {lat['p90_ms']:.3f} ms  p99 {lat['p99_ms']:.3f} ms  "
+                f"max {lat['max_ms']:.3f} ms"
+            ),
         ]
         for kind, n in sorted(self.errors.items()):
             lines.append(f"  error      {kind}: {n} (e.g. {self.error_samples.get(kind, '')})")

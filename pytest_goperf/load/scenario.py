@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import ipaddress
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final, Mapping, Sequence, Union
+from typing import Final, TypeAlias, Union
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError
@@ -160,7 +161,7 @@ class ClosedModel:
         _check_in_flight(self.concurrency, "concurrency")
 
 
-Model = Union[OpenModel, ClosedModel]
+Model: TypeAlias = Union[OpenModel, ClosedModel]  # noqa: UP007 - evaluated at runtime on 3.10
 
 #: Hard upper bound on outstanding requests (each one a socket).
 HARD_IN_FLIGHT_CAP: Final = 10_000
