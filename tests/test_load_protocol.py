@@ -195,6 +195,25 @@ def test_silent_service_times_out_within_bounds(uv):
     assert wall < 0.4 + 0.3 + 0.5
 
 
+def test_closed_model_warmup_requests_are_not_counted():
+    arrivals: list[int] = []
+
+    def script(i: int, req: bytes) -> list[Action]:
+        arrivals.append(time.perf_counter_ns())  # the engine's clock too
+        return [b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"]
+
+    with scripted_server(script) as url:
+        r = run_load(url, model=ClosedModel(2), duration=0.3, warmup=0.3, use_uvloop=False)
+    first = arrivals[0]
+    warm = sum(1 for t in arrivals if t < first + 300_000_000)
+    window = sum(1 for t in arrivals if first + 300_000_000 <= t < first + 600_000_000)
+    assert warm > 20, "the warm-up really sends"
+    assert r.sent == r.completed
+    # What the server saw in the window, give or take the requests in flight at its edges.
+    assert abs(r.sent - window) <= 0.05 * window + 6, (r.sent, window, warm)
+    assert r.sent < len(arrivals) - warm // 2
+
+
 def test_mixed_answers_are_attributed_per_request():
     def script(i: int, req: bytes) -> list[Action]:
         if req.startswith(b"GET /bad"):
@@ -261,7 +280,8 @@ def test_service_that_goes_away_mid_run_is_counted_as_refused_connections():
     th.join(2)
     assert r.completed == 5
     assert r.errors.get("connect_refused", 0) >= 3
-    assert set(r.errors) <= {"connect_refused", "connection_closed"}
+    # The close may come as FIN or, with a request unread in the server's buffer, as RST.
+    assert set(r.errors) <= {"connect_refused", "connection_closed", "connection_reset"}
     assert r.failed == sum(r.errors.values())
 
 
@@ -338,10 +358,11 @@ def test_cancelled_arun_load_stops_sending(model):
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+        await asyncio.sleep(0.2)  # let the server read what was written before the cancel
         before = len(seen)
-        await asyncio.sleep(0.3)  # the loop keeps running: no timer of the run may send again
+        await asyncio.sleep(0.4)  # the loop keeps running: no timer of the run may send again
         assert before > 10
-        assert len(seen) <= before + 2  # answers already on the wire may still land
+        assert len(seen) == before
 
     with scripted_server(script) as url:
         asyncio.run(main(url))
