@@ -105,6 +105,10 @@ class Orderer:
         out.append((SYNC, int(g.min_ts * g.ns_per_tick), -1, -1, -1, self.syncs, 0, 0, 0))
         try:
             self._order_into(g, out)
+        except IndexError:
+            # Only corrupt event data (arguments running past the generation's last batch) gets here.
+            raise TraceParseError("corrupt trace: an event's arguments run past the end of its batch",
+                                  where=f"generation {g.gen} at byte {g.offset}") from None
         except TraceParseError as e:
             if e.where is None:  # context checks do not know the generation: add it
                 raise TraceParseError(str(e), where=f"generation {g.gen} at byte {g.offset}") from None
@@ -140,6 +144,7 @@ class Orderer:
         cpu = g.cpu_samples
         ci = 0
         ncpu = len(cpu)
+        INF = 1 << 62
         while True:
             if ncpu and ci < ncpu and (not heap or cpu[ci][0] < heap[0][1]):
                 t, m, p, gg, st = cpu[ci]
@@ -148,145 +153,144 @@ class Orderer:
                 continue
             if not heap:
                 break
+            # Run the top cursor for as long as it stays the minimum of the heap (its
+            # children do not move meanwhile) and no CPU sample is due: M streams come
+            # in runs of dozens of events, so the heap is touched once per run.
             bc = heap[0]
+            n = len(heap)
+            limit = INF
+            if n > 1:
+                limit = heap[1][1]
+                if n > 2 and heap[2][1] < limit:
+                    limit = heap[2][1]
+            cpu_t = cpu[ci][0] if ci < ncpu else INF
             m = bc[0]
             t = bc[1]
             s = bc[2]
-            typ = toks[s]
+            end = bc[3]
             ms = bc[6]
             if ms is None and m != -1:
                 ms = mstates.get(m)
                 if ms is None:  # the toolchain creates an M's state on its first event
                     ms = mstates[m] = [-1, -1]
                 bc[6] = ms
-            ok = False
-            if ms is None:
-                ok = slow(bc, toks, gen, g, out)
-            elif typ == 16:  # GoStart
-                gid = toks[s + 2]
-                seq = toks[s + 3]
-                st = gs.get(gid)
-                if st is not None and st[0] == _G_RUNNABLE and st[1] == gen and seq == st[2] + 1 \
-                        and ms[1] != -1 and ms[0] == -1:
-                    st[0] = _G_RUNNING
-                    st[2] = seq
-                    out_append((16, t, m, ms[1], -1, gid, seq, 0, 0))
-                    ms[0] = gid
-                    ok = True
-                else:
-                    ok = slow(bc, toks, gen, g, out)
-            elif typ == 20 or typ == 19 or typ == 17:  # GoBlock, GoStop, GoDestroy
-                cg = ms[0]
-                st = gs.get(cg)
-                if st is not None and st[0] == _G_RUNNING and ms[1] != -1:
-                    if typ == 17:
-                        del gs[cg]
-                        out_append((17, t, m, ms[1], cg, 0, 0, 0, 0))
-                    else:
-                        st[0] = _G_WAITING if typ == 20 else _G_RUNNABLE
-                        out_append((typ, t, m, ms[1], cg, toks[s + 2], toks[s + 3], 0, 0))
-                    ms[0] = -1
-                    ok = True
-                else:
-                    ok = slow(bc, toks, gen, g, out)
-            elif typ == 22:  # GoSyscallBegin
-                cg = ms[0]
-                st = gs.get(cg)
-                pst = ps.get(ms[1])
-                seq = toks[s + 2]
-                if st is not None and st[0] == _G_RUNNING and pst is not None and pst[1] == gen \
-                        and seq == pst[2] + 1:
-                    st[0] = _G_SYSCALL
-                    pst[0] = _P_SYSCALL
-                    pst[2] = seq
-                    out_append((22, t, m, ms[1], cg, seq, toks[s + 3], 0, 0))
-                    ok = True
-                else:
-                    ok = slow(bc, toks, gen, g, out)
-            elif typ == 23:  # GoSyscallEnd
-                cg = ms[0]
-                st = gs.get(cg)
-                pst = ps.get(ms[1])
-                if st is not None and st[0] == _G_SYSCALL and pst is not None and pst[0] == _P_SYSCALL:
-                    st[0] = _G_RUNNING
-                    pst[0] = _P_RUNNING
-                    out_append((23, t, m, ms[1], cg, 0, 0, 0, 0))
-                    ok = True
-                else:
-                    ok = slow(bc, toks, gen, g, out)
-            elif typ == 21:  # GoUnblock
-                gid = toks[s + 2]
-                seq = toks[s + 3]
-                st = gs.get(gid)
-                if st is not None and st[0] == _G_WAITING and st[1] == gen and seq == st[2] + 1:
-                    st[0] = _G_RUNNABLE
-                    st[2] = seq
-                    out_append((21, t, m, ms[1], ms[0], gid, seq, toks[s + 4], 0))
-                    ok = True
-                else:
-                    ok = slow(bc, toks, gen, g, out)
-            elif typ == 14:  # GoCreate
-                nid = toks[s + 2]
-                cst = gs.get(ms[0])
-                if ms[1] != -1 and (cst is None or cst[0] == _G_RUNNING) and nid not in gs:
-                    gs[nid] = [_G_RUNNABLE, gen, 0]
-                    out_append((14, t, m, ms[1], ms[0], nid, toks[s + 3], toks[s + 4], 0))
-                    ok = True
-                else:
-                    ok = slow(bc, toks, gen, g, out)
-            elif typ == 10:  # ProcStart
-                pid = toks[s + 2]
-                seq = toks[s + 3]
-                pst = ps.get(pid)
-                if pst is not None and pst[0] == _P_IDLE and pst[1] == gen and seq == pst[2] + 1 and ms[1] == -1:
-                    pst[0] = _P_RUNNING
-                    pst[2] = seq
-                    out_append((10, t, m, -1, ms[0], pid, seq, 0, 0))
-                    ms[1] = pid
-                    ok = True
-                else:
-                    ok = slow(bc, toks, gen, g, out)
-            elif typ == 11:  # ProcStop
-                pst = ps.get(ms[1])
-                if pst is not None and (pst[0] == _P_RUNNING or pst[0] == _P_SYSCALL):
-                    pst[0] = _P_IDLE
-                    out_append((11, t, m, ms[1], ms[0], 0, 0, 0, 0))
-                    ms[1] = -1
-                    ok = True
-                else:
-                    ok = slow(bc, toks, gen, g, out)
-            elif typ == 37 and ms[1] != -1:  # HeapAlloc
-                out_append((37, t, m, ms[1], ms[0], toks[s + 2], 0, 0, 0))
-                ok = True
-            else:
-                ok = slow(bc, toks, gen, g, out)
-
-            if ok:
-                # Step the top cursor to its next event; re-heap only when it is no longer the minimum.
-                i = s + steps[typ]
-                if i >= bc[3]:
-                    bi = bc[5] + 1
-                    batches = bc[4]
-                    if bi >= len(batches):
-                        _heap_remove(heap, 0)
-                        continue
-                    bc[5] = bi
-                    b = batches[bi]
-                    bc[3] = b[1]
-                    self._load(bc, b[0], b[2], toks, steps, k)
-                else:
-                    nt = toks[i + 1]
-                    bc[1] = t + (nt * 64 if k64 else int(nt * k))
-                    bc[2] = i
-                    st_ = steps[toks[i]] if toks[i] < 256 else 0
-                    if not st_ or i + st_ > bc[3]:
-                        self._bad_event(bc, i, toks, g)
-                n = len(heap)
-                nt = bc[1]
-                if (n > 1 and heap[1][1] < nt) or (n > 2 and heap[2][1] < nt):
-                    _heap_down(heap, 0)
+            stalled = False
+            while True:
+                typ = toks[s]
+                ok = False
+                if ms is None:
+                    pass
+                elif typ == 16:  # GoStart
+                    gid = toks[s + 2]
+                    seq = toks[s + 3]
+                    st = gs.get(gid)
+                    if st is not None and st[0] == _G_RUNNABLE and st[1] == gen and seq == st[2] + 1 \
+                            and ms[1] != -1 and ms[0] == -1:
+                        st[0] = _G_RUNNING
+                        st[2] = seq
+                        out_append((16, t, m, ms[1], -1, gid, seq, 0, 0))
+                        ms[0] = gid
+                        ok = True
+                elif typ == 17 or typ == 19 or typ == 20:  # GoDestroy, GoStop, GoBlock
+                    cg = ms[0]
+                    st = gs.get(cg)
+                    if st is not None and st[0] == _G_RUNNING and ms[1] != -1:
+                        if typ == 17:
+                            del gs[cg]
+                            out_append((17, t, m, ms[1], cg, 0, 0, 0, 0))
+                        else:
+                            st[0] = _G_WAITING if typ == 20 else _G_RUNNABLE
+                            out_append((typ, t, m, ms[1], cg, toks[s + 2], toks[s + 3], 0, 0))
+                        ms[0] = -1
+                        ok = True
+                elif typ == 14:  # GoCreate
+                    nid = toks[s + 2]
+                    cst = gs.get(ms[0])
+                    if ms[1] != -1 and (cst is None or cst[0] == _G_RUNNING) and nid not in gs:
+                        gs[nid] = [_G_RUNNABLE, gen, 0]
+                        out_append((14, t, m, ms[1], ms[0], nid, toks[s + 3], toks[s + 4], 0))
+                        ok = True
+                elif typ == 22:  # GoSyscallBegin
+                    cg = ms[0]
+                    st = gs.get(cg)
+                    pst = ps.get(ms[1])
+                    seq = toks[s + 2]
+                    if st is not None and st[0] == _G_RUNNING and pst is not None and pst[1] == gen \
+                            and seq == pst[2] + 1:
+                        st[0] = _G_SYSCALL
+                        pst[0] = _P_SYSCALL
+                        pst[2] = seq
+                        out_append((22, t, m, ms[1], cg, seq, toks[s + 3], 0, 0))
+                        ok = True
+                elif typ == 23:  # GoSyscallEnd
+                    cg = ms[0]
+                    st = gs.get(cg)
+                    pst = ps.get(ms[1])
+                    if st is not None and st[0] == _G_SYSCALL and pst is not None and pst[0] == _P_SYSCALL:
+                        st[0] = _G_RUNNING
+                        pst[0] = _P_RUNNING
+                        out_append((23, t, m, ms[1], cg, 0, 0, 0, 0))
+                        ok = True
+                elif typ == 21:  # GoUnblock
+                    gid = toks[s + 2]
+                    seq = toks[s + 3]
+                    st = gs.get(gid)
+                    if st is not None and st[0] == _G_WAITING and st[1] == gen and seq == st[2] + 1:
+                        st[0] = _G_RUNNABLE
+                        st[2] = seq
+                        out_append((21, t, m, ms[1], ms[0], gid, seq, toks[s + 4], 0))
+                        ok = True
+                elif typ == 37:  # HeapAlloc
+                    if ms[1] != -1:
+                        out_append((37, t, m, ms[1], ms[0], toks[s + 2], 0, 0, 0))
+                        ok = True
+                elif typ == 10:  # ProcStart
+                    pid = toks[s + 2]
+                    seq = toks[s + 3]
+                    pst = ps.get(pid)
+                    if pst is not None and pst[0] == _P_IDLE and pst[1] == gen and seq == pst[2] + 1 \
+                            and ms[1] == -1:
+                        pst[0] = _P_RUNNING
+                        pst[2] = seq
+                        out_append((10, t, m, -1, ms[0], pid, seq, 0, 0))
+                        ms[1] = pid
+                        ok = True
+                elif typ == 11:  # ProcStop
+                    pst = ps.get(ms[1])
+                    if pst is not None and (pst[0] == _P_RUNNING or pst[0] == _P_SYSCALL):
+                        pst[0] = _P_IDLE
+                        out_append((11, t, m, ms[1], ms[0], 0, 0, 0, 0))
+                        ms[1] = -1
+                        ok = True
+                if not ok:
+                    bc[1] = t
+                    bc[2] = s
+                    if not slow(bc, toks, gen, g, out):
+                        stalled = True
+                        break
+                # Step to this M's next event. Its type is checked where it is handled: the
+                # inline kinds above are valid by construction, _advance checks the others.
+                s2 = s + steps[typ]
+                if s2 >= end:
+                    if s2 > end:
+                        self._bad_event(bc, s, toks, g)
+                    bc[1] = t
+                    bc[2] = s
+                    self._next(heap, 0, toks, steps, k, g)
+                    break
+                s = s2
+                dt = toks[s + 1]
+                t += dt * 64 if k64 else int(dt * k)
+                if t > limit or cpu_t < t:
+                    bc[1] = t
+                    bc[2] = s
+                    if t > limit:
+                        _heap_down(heap, 0)
+                    break
+            if not stalled:
                 continue
-
+            # The top event cannot be ordered yet: order.go sorts the frontier and takes the
+            # first other cursor whose event is ready.
             heap.sort(key=lambda c: c[1])
             for j in range(1, len(heap)):
                 if slow(heap[j], toks, gen, g, out):
@@ -375,6 +379,9 @@ class Orderer:
         t = bc[1]
         s = bc[2]
         typ = toks[s]
+        step = STEPS[self.version][typ] if typ < 256 else 0
+        if not step or s + step > bc[3]:
+            self._bad_event(bc, s, toks, g)
         if m == -1:
             ms = None
             cp = cg = -1
