@@ -13,12 +13,9 @@ is pure; only :class:`LeakCheck` talks to the service.
 
 from __future__ import annotations
 
-import fnmatch
-import re
 import tempfile
 import time
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Callable, Iterable, Sequence, Union
@@ -26,6 +23,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Sequence, Union
 from .config import IgnoreSpec
 from .errors import GoroutineLeakError
 from .goroutines import Frame, Goroutine, parse_goroutines
+from .patterns import name_matcher
 from .pprof import PprofClient
 
 if TYPE_CHECKING:
@@ -46,30 +44,18 @@ __all__ = [
 Ignore = Union[IgnoreSpec, Callable[[Goroutine], bool]]
 
 
-@lru_cache(maxsize=512)
-def _matcher(pattern: str) -> Callable[[str], bool]:
-    """Exact name, shell glob (``main.worker*``) or regular expression (``re:...``)."""
-    if pattern.startswith("re:"):
-        rx = re.compile(pattern[3:])
-        return lambda s: rx.fullmatch(s) is not None
-    if any(c in pattern for c in "*?["):
-        rx = re.compile(fnmatch.translate(pattern))
-        return lambda s: rx.match(s) is not None
-    return lambda s: s == pattern
-
-
 def matches(spec: IgnoreSpec, g: Goroutine) -> bool:
     """Whether every field set in ``spec`` matches ``g``."""
-    if spec.top_function is not None and not _matcher(spec.top_function)(g.top_function):
+    if spec.top_function is not None and not name_matcher(spec.top_function)(g.top_function):
         return False
     if spec.function is not None:
-        m = _matcher(spec.function)
+        m = name_matcher(spec.function)
         if not any(m(f.function) for f in g.frames):
             return False
     if spec.created_by is not None:
-        if g.created_by is None or not _matcher(spec.created_by)(g.created_by.function):
+        if g.created_by is None or not name_matcher(spec.created_by)(g.created_by.function):
             return False
-    if spec.state is not None and not _matcher(spec.state)(g.state):
+    if spec.state is not None and not name_matcher(spec.state)(g.state):
         return False
     return True
 

@@ -117,35 +117,45 @@ func goroutineStorm(w http.ResponseWriter, r *http.Request) {
 //go:noinline
 func stormWorker(work int) uint64 { return spinCore(work) }
 
-// globalMu guards a shared counter, and every contention request holds it
-// while doing CPU work: goroutines pile up in sync.Mutex.Lock.
+// globalMu guards a shared counter. Every contention request starts n (32)
+// goroutines that each take it iters (2000) times for a tiny critical section:
+// they spin in sync.(*Mutex).lockSlow, park in the runtime semaphore and wake
+// each other through futex calls, the CPU signature of lock contention.
 var (
 	globalMu    sync.Mutex
 	globalCount uint64
 )
 
-// lockContention: n goroutines that each take the global mutex for a while.
+// lockContention: n goroutines that each take the global mutex iters times.
 func lockContention(w http.ResponseWriter, r *http.Request) {
 	n := queryInt(r, "n", 32, 1, 10_000)
-	work := queryInt(r, "work", 50, 1, 100_000)
+	iters := queryInt(r, "iters", 2000, 1, 1_000_000)
+	work := queryInt(r, "work", 0, 0, 100_000)
 	var wg sync.WaitGroup
 	for i := 0; i < n; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			contendedUpdate(work)
+			for j := 0; j < iters; j++ {
+				contendedUpdate(work)
+			}
 		}()
 	}
 	wg.Wait()
-	writeJSON(w, http.StatusOK, map[string]uint64{"count": globalCount})
+	globalMu.Lock()
+	count := globalCount
+	globalMu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]uint64{"count": count})
 }
 
 //go:noinline
 func contendedUpdate(work int) {
-	globalMu.Lock() // defect: a global lock held across CPU work
-	defer globalMu.Unlock()
-	globalCount += spinCore(work) & 1
+	globalMu.Lock() // defect: one global lock on the hot path of every goroutine
+	if work > 0 {
+		globalCount += spinCore(work) & 1
+	}
 	globalCount++
+	globalMu.Unlock()
 }
 
 // allocationStorm: builds and throws away many small objects and strings:

@@ -17,13 +17,21 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import Callable, Final, Iterable, NamedTuple, Sequence, Union
+from typing import Final, NamedTuple
 
 import numpy as np
 
-from ._classify import CLASSES, FunctionClass, classify_package, is_runtime_helper, package_of
+from ..patterns import name_matcher
+from ._classify import (
+    CLASSES,
+    FunctionClass,
+    classify_package,
+    is_runtime_helper,
+    package_of,
+)
 from ._model import Location, Profile
 
 # -- input records ------------------------------------------------------------------------
@@ -49,8 +57,8 @@ class StackSample(NamedTuple):
     weight: int
 
 
-NamePattern = Union[str, "re.Pattern[str]"]
-Selector = Union[NamePattern, Iterable[NamePattern]]
+NamePattern = str | re.Pattern[str]
+Selector = NamePattern | Iterable[NamePattern]
 
 
 # -- output records -----------------------------------------------------------------------
@@ -157,7 +165,7 @@ class _Stacks:
     100k distinct stacks costs milliseconds per query, not a Python loop.
     """
 
-    __slots__ = ("names", "files", "ids", "weights", "_arrays")
+    __slots__ = ("_arrays", "files", "ids", "names", "weights")
 
     def __init__(self, names: list[str], files: list[str], ids: list[tuple[int, ...]], weights: list[int]) -> None:
         self.names = names
@@ -474,14 +482,5 @@ def _share(value: int, total: int) -> float:
 
 
 def _matcher(which: Selector) -> Callable[[str], bool]:
-    if isinstance(which, str):
-        return lambda name: name == which
-    if isinstance(which, re.Pattern):
-        pattern = which
-        return lambda name: pattern.search(name) is not None
-    items = list(which)
-    exact = {w for w in items if isinstance(w, str)}
-    patterns = [w for w in items if isinstance(w, re.Pattern)]
-    if len(exact) + len(patterns) != len(items):
-        raise TypeError("select functions by name (str), compiled pattern (re.Pattern) or a list of these")
-    return lambda name: name in exact or any(p.search(name) for p in patterns)
+    # One pattern syntax for the whole package: exact, glob, 're:' regex or re.Pattern.
+    return name_matcher(which)
