@@ -37,9 +37,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO))
-import samplekit  # noqa: E402
+import samplekit
 
-from pytest_goperf.profile import profile_table, read_profile  # noqa: E402
+from pytest_goperf.profile import profile_table, read_profile
 
 MIXED = ["/work?n=2000", "/items", "/defect/alloc?n=5000", "/work?n=500", "/defect/contention?n=8&work=20"]
 
@@ -72,7 +72,7 @@ def capture_large(go: Path, tmp: Path) -> Path:
     out = tmp / "nethttp-heap.pb.gz"
     # A failing net/http test (some need network access) does not matter: only the profile does.
     subprocess.run([str(test_bin), "-test.short", "-test.run", ".", f"-test.memprofile={out}",
-                    "-test.memprofilerate=1"], cwd=tmp, capture_output=True, timeout=600)
+                    "-test.memprofilerate=1"], check=False, cwd=tmp, capture_output=True, timeout=600)
     if not out.exists():
         raise SystemExit("the net/http test binary wrote no heap profile")
     return out
@@ -106,10 +106,10 @@ def main() -> int:
             data = path.read_bytes()
             prof = read_profile(data)
 
-            def ours() -> None:
+            def ours(data: bytes = data) -> None:
                 profile_table(read_profile(data))
 
-            def pprof() -> None:
+            def pprof(path: Path = path) -> None:
                 subprocess.run([str(go), "tool", "pprof", "-symbolize=none", "-top", "-nodecount=1000000",
                                 "-nodefraction=0", "-edgefraction=0", str(path)],
                                check=True, capture_output=True)

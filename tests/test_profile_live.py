@@ -9,10 +9,15 @@ from pathlib import Path
 import pytest
 
 from pytest_goperf.errors import GoperfAssertionError
-from pytest_goperf.profile import assert_hot_share, profile_table, read_build_info_file, read_profile
+from pytest_goperf.profile import (
+    assert_hot_share,
+    profile_table,
+    read_build_info_file,
+    read_profile,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-import samplekit  # noqa: E402
+import samplekit
 
 SECONDS = 2
 

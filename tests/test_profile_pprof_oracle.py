@@ -29,7 +29,7 @@ def go_pprof(*args: str, stdin: str | None = None) -> str:
     go = shutil.which("go")
     if go is None:
         pytest.fail("the Go toolchain (go on PATH) is required to compare with go tool pprof")
-    proc = subprocess.run([go, "tool", "pprof", "-symbolize=none", *args], capture_output=True, text=True,
+    proc = subprocess.run([go, "tool", "pprof", "-symbolize=none", *args], check=False, capture_output=True, text=True,
                           timeout=120, input=stdin)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
@@ -121,7 +121,7 @@ def render_raw(p: Profile) -> list[str]:
             if lab.num is not None:
                 nums.setdefault(lab.key, []).append((lab.num, lab.num_unit))
             else:
-                strs.setdefault(lab.key, []).append(lab.str or "")
+                strs.setdefault(lab.key, []).append(lab.value or "")
         if strs:
             out.append(" " * 16 + " ".join(sorted(f"{k}:[{' '.join(v)}]" for k, v in strs.items())))
         if nums:

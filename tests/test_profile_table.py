@@ -10,7 +10,6 @@ import pytest
 from pytest_goperf.errors import ParseError
 from pytest_goperf.profile import (
     CLASSES,
-    Frame,
     classify,
     function_table,
     package_of,

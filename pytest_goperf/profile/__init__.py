@@ -19,10 +19,27 @@ from __future__ import annotations
 
 from ._assert import assert_hot_share, format_top
 from ._buildinfo import BuildInfo, Module, read_build_info, read_build_info_file
-from ._classify import CLASSES, FunctionClass, classify, classify_package, is_stdlib_path, package_of
+from ._classify import (
+    CLASSES,
+    FunctionClass,
+    classify,
+    classify_package,
+    is_stdlib_path,
+    package_of,
+)
 from ._decode import looks_like_profile, read_profile
 from ._export import folded_stacks, save_profile_artifacts, speedscope
-from ._model import Function, Label, Line, Location, Mapping, Profile, ProfileKind, Sample, ValueType
+from ._model import (
+    Function,
+    Label,
+    Line,
+    Location,
+    Mapping,
+    Profile,
+    ProfileKind,
+    Sample,
+    ValueType,
+)
 from ._summary import ProfileSummary, summarize
 from ._table import (
     WARNING_RULES,

@@ -14,7 +14,14 @@ import zlib
 from ..errors import ProfileParseError
 from . import _format as F
 from ._model import Function, Label, Line, Location, Mapping, Profile, Sample, ValueType
-from ._wire import WireError, iter_fields, read_packed, read_varint, repeated_ints, to_int64
+from ._wire import (
+    WireError,
+    iter_fields,
+    read_packed,
+    read_varint,
+    repeated_ints,
+    to_int64,
+)
 
 _I64_SIGN = 1 << 63
 # One-byte keys of the Sample fields Go writes (field << 3 | wire type).
@@ -106,10 +113,8 @@ class _Decoder:
         }
         scalars: dict[int, int] = {}
         comments: list[int] = []
-        pos = 0
         try:
             for number, wt, a, b in iter_fields(buf, 0, len(buf)):
-                pos = a
                 if number in spans:
                     if wt != F.WT_LEN:
                         raise WireError(f"Profile field {number} should be length-delimited, has wire type {wt}", a)
@@ -165,7 +170,7 @@ class _Decoder:
 
     def _each(self, spans: list[Span], what: str, decode_one):  # type: ignore[no-untyped-def]
         """Decode every span with ``decode_one``, turning low-level failures into one clear error."""
-        out = []
+        out: list = []  # type: ignore[type-arg]
         append = out.append
         start = 0
         i = 0
@@ -290,7 +295,7 @@ class _Decoder:
         s = self._string
         return Label(
             key=s(key, "Label.key", start),
-            str=s(str_index, "Label.str", start) if has_str or num is None else None,
+            value=s(str_index, "Label.str", start) if has_str or num is None else None,
             num=num,
             num_unit=s(num_unit, "Label.num_unit", start),
         )

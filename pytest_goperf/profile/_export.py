@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Final, Iterable
+from typing import Any, Final
 
 from ._format import GZIP_MAGIC
 from ._table import Frame, StackSample

@@ -29,10 +29,10 @@ class ValueType:
 
 @dataclass(frozen=True, slots=True)
 class Label:
-    """A sample label: a string label (``str``) or a numeric one (``num`` with ``num_unit``)."""
+    """A sample label: a string label (``value``, proto field ``str``) or a numeric one (``num`` with ``num_unit``)."""
 
     key: str
-    str: str | None = None
+    value: str | None = None
     num: int | None = None
     num_unit: str = ""
 
@@ -96,8 +96,8 @@ class Sample:
     def label(self, key: str) -> str | None:
         """The string value of label ``key`` (e.g. ``"route"``), or ``None``."""
         for lab in self.labels:
-            if lab.key == key and lab.str is not None:
-                return lab.str
+            if lab.key == key and lab.value is not None:
+                return lab.value
         return None
 
 

@@ -10,7 +10,7 @@ top-level field, not one per value).
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from ._format import WIRE_TYPE_NAMES, WT_I32, WT_I64, WT_LEN, WT_VARINT
 
