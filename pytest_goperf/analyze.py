@@ -48,6 +48,8 @@ def detect_kind(data: bytes) -> str:
     stripped = head.lstrip()
     if stripped.startswith((b"goroutine ", b"goroutineleak profile:")):
         return "goroutines"
+    if stripped.startswith((b"panic: ", b"fatal error: ", b"SIG")):
+        return "goroutines"  # a crash traceback from a service log
     if head[:1] == b"\x0a":
         return "profile"  # uncompressed protobuf: field 1 (sample_type), length-delimited
     if not data:
