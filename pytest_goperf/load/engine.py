@@ -334,6 +334,7 @@ class _Engine:
         self.is_open = isinstance(model, OpenModel)
         self.max_conns = model.connections if isinstance(model, OpenModel) else model.concurrency
         self.queue: deque[tuple[int, int]] = deque()
+        self.connect_host = target.host
 
     # -- bookkeeping shared by both models ---------------------------------
 
@@ -489,7 +490,7 @@ class _Engine:
     async def connect(self, conn: _Conn, first: bytes | None) -> None:
         t = self.target
         try:
-            await asyncio.wait_for(self.loop.create_connection(lambda: conn, t.host, t.port), self.timeout)
+            await asyncio.wait_for(self.loop.create_connection(lambda: conn, self.connect_host, t.port), self.timeout)
         except ConnectionRefusedError as exc:
             self.fail(conn, "connect_refused", f"connection to {t.host}:{t.port} refused: {exc.strerror or exc}")
             return
@@ -624,6 +625,11 @@ class _Engine:
                 f"cannot load {t.host}:{t.port}: {what}; is the service running and listening on that address?"
             )
         self.connects_ok += len(good)
+        # Connect later connections to the address that answered, so a name such as
+        # "localhost" is not resolved (in a thread) again for every new connection.
+        peer = good[0].transport.get_extra_info("peername") if good[0].transport is not None else None
+        if peer:
+            self.connect_host = peer[0]
         return good
 
     async def run(self) -> None:
