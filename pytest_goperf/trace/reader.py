@@ -226,8 +226,15 @@ class TraceReader:
         last_gen: RawGeneration | None = None
         for raw in iter_generations(self.data, self.version):
             records, times = orderer.order(raw)
+            # The decoded tokens are spent once ordered; drop them (and this generation's records
+            # once handed over) so that only one generation is ever held.
+            raw.tokens = []
+            raw.m_batches = {}
             last_gen = raw
-            yield OrderedGeneration(raw, records, times)
+            og = OrderedGeneration(raw, records, times)
+            del records, times
+            yield og
+            del og
         if last_gen is None:
             raise TraceParseError("the trace has a header but no events; it was cut short", where="byte 16")
         rec, t = orderer.finish()
