@@ -18,6 +18,18 @@ def _describe(which: Selector) -> str:
     return " | ".join(_describe(w) for w in which)  # type: ignore[union-attr]
 
 
+def format_value(value: int, unit: str) -> str:
+    """A value in a readable unit, e.g. ``2.52s``, ``1.8MB``, ``13``."""
+    if unit == "nanoseconds":
+        return f"{value / 1e9:.2f}s"
+    if unit == "bytes":
+        for factor, suffix in ((1 << 30, "GB"), (1 << 20, "MB"), (1 << 10, "kB")):
+            if abs(value) >= factor:
+                return f"{value / factor:.1f}{suffix}"
+        return f"{value}B"
+    return str(value)
+
+
 def format_top(table: FunctionTable, n: int = 8, *, cum: bool = False) -> str:
     """The ``n`` hottest functions, one per line: flat%, cum%, class, name."""
     lines = [f"  {'flat%':>7} {'cum%':>7}  {'class':<8} function"]
@@ -65,5 +77,8 @@ def assert_hot_share(
     absent = "" if table.matching(which) else " (no sample has it: check the function name)"
     raise GoperfAssertionError(
         f"{_describe(which)} took {share * 100:.2f}% of {what} ({measure}), {problem}{absent}\n"
-        f"total {table.total} {table.unit}; hottest functions by {measure}:\n{format_top(table, top, cum=cum)}"
+        f"total {format_value(table.total, table.unit)}; flat split: "
+        + ", ".join(f"{g.key} {g.flat_share * 100:.1f}%" for g in table.by_class())
+        + f"\nhottest functions by {measure}:\n"
+        f"{format_top(table, top, cum=cum)}"
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ._assert import format_top
+from ._assert import format_top, format_value
 from ._decode import read_profile
 from ._model import Profile
 from ._table import FunctionTable, GroupStat, WarningSign, profile_table
@@ -16,18 +16,6 @@ from ._table import FunctionTable, GroupStat, WarningSign, profile_table
 
 def _group_json(g: GroupStat, key: str) -> dict[str, Any]:
     return {key: g.key, "flat": g.flat, "cum": g.cum, "flat_share": g.flat_share, "cum_share": g.cum_share}
-
-
-def format_value(value: int, unit: str) -> str:
-    """A value in a readable unit, e.g. ``2.52s``, ``1.8MB``, ``13``."""
-    if unit == "nanoseconds":
-        return f"{value / 1e9:.2f}s"
-    if unit == "bytes":
-        for factor, suffix in ((1 << 30, "GB"), (1 << 20, "MB"), (1 << 10, "kB")):
-            if abs(value) >= factor:
-                return f"{value / factor:.1f}{suffix}"
-        return f"{value}B"
-    return str(value)
 
 
 @dataclass(frozen=True, slots=True)
