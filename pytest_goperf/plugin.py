@@ -86,6 +86,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"pytest-goperf: {exc}") from None
     config.stash[_CONFIG] = goperf_config
     config.stash[_STATE] = _PluginState(goperf_config)
+    config.pluginmanager.register(_RunTotals(config), "goperf-run-totals")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -301,7 +302,7 @@ def _leak_options(item: pytest.Item, config: GoperfConfig) -> dict[str, Any] | N
     kwargs = dict(marker.kwargs) if marker else {}
     unknown = set(kwargs) - {"ignore", "settle_timeout", "service"}
     if unknown or (marker and marker.args):
-        raise pytest.UsageError(
+        raise ConfigError(
             f"{item.nodeid}: no_goroutine_leak takes keyword arguments ignore, settle_timeout, service; got "
             f"{sorted(unknown) or marker.args}"
         )
@@ -311,7 +312,7 @@ def _leak_options(item: pytest.Item, config: GoperfConfig) -> dict[str, Any] | N
             try:
                 rule = IgnoreSpec(**rule)
             except TypeError as exc:
-                raise pytest.UsageError(f"{item.nodeid}: bad ignore rule {rule!r}: {exc}") from None
+                raise ConfigError(f"{item.nodeid}: bad ignore rule {rule!r}: {exc}") from None
         ignore.append(rule)
     return {
         "ignore": [*config.leak_ignore, *ignore],
@@ -376,8 +377,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     if state is None:
         return report
     excinfo = call.excinfo
-    if report.when == "setup" and excinfo is not None and isinstance(excinfo.value, (BuildError, ServiceStartError)):
-        # A session fixture's error repeats in every test: show it in full once.
+    if report.when == "setup" and excinfo is not None and isinstance(excinfo.value, GoperfError):
+        # Our messages are complete, so no traceback; and a session fixture's
+        # error repeats in every test: show it in full once.
         key = id(excinfo.value)
         if key in state.reported:
             report.longrepr = f"{type(excinfo.value).__name__}: the same error as above (shown in full once)"
@@ -389,8 +391,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
         # Our messages are complete; a traceback into the plugin adds nothing.
         if not isinstance(excinfo.value, AssertionError):
             report.longrepr = f"{type(excinfo.value).__name__}: {excinfo.value}"
-    if report.when == "call" and report.failed:
-        _keep_artifacts(item, report)
+    if report.when == "call":
+        measurements = item.stash.get(_MEASUREMENTS, [])
+        if measurements:
+            report.user_properties.append(("goperf_rounds", sum(len(m.rounds) for m in measurements)))
+            if report.failed:
+                _keep_artifacts(item, report)
     if report.when == "call":
         for svc in _services_of(item):
             if svc.alive or id(svc) in state.dead_reported:
@@ -477,7 +483,7 @@ class Goperf:
         self._defaults: dict[str, Any] = dict(marker.kwargs) if marker else {}
         unknown = set(self._defaults) - _MEASURE_KEYS
         if unknown or (marker and marker.args):
-            raise pytest.UsageError(
+            raise ConfigError(
                 f"{request.node.nodeid}: @pytest.mark.goperf takes keyword arguments {sorted(_MEASURE_KEYS)}; "
                 f"got {sorted(unknown) or marker.args}"
             )
@@ -558,3 +564,29 @@ def _keep_artifacts(item: pytest.Item, report: pytest.TestReport) -> None:
         dirs = kept
     lines = [f"{d}  (trace.out opens in `go tool trace`, cpu.pprof in `go tool pprof`)" for d in dirs]
     report.sections.append(("goperf artifacts", "\n".join(lines)))
+
+
+class _RunTotals:
+    """Counts measurement rounds for the terminal summary (in the xdist controller too)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.tests = 0
+        self.rounds = 0
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        # user_properties travel with the report from xdist workers to the controller
+        if report.when != "call":
+            return
+        for name, value in report.user_properties:
+            if name == "goperf_rounds":
+                self.tests += 1
+                self.rounds += int(value)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.rounds:
+            return
+        parallel = bool(getattr(self.config.option, "numprocesses", None))
+        note = "; windows of parallel xdist workers were serialised by a file lock, never overlapping" if parallel else ""
+        terminalreporter.write_sep("-", "goperf")
+        terminalreporter.write_line(f"{self.rounds} measurement round(s) in {self.tests} test(s){note}")

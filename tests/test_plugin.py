@@ -13,6 +13,10 @@ from pathlib import Path
 
 import pytest
 
+# Imported here, before pytester's sys.modules snapshot: numpy (under the trace
+# and profile engines) cannot be imported twice in one process.
+import pytest_goperf.measure  # noqa: F401
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "go-service"
 NOPPROF = REPO / "tests" / "go" / "nopprof"
@@ -252,3 +256,65 @@ def test_factory_services_stop_with_their_scope(pytester, tmp_path):
     for line in pids.read_text().split("\n"):
         if line:
             assert_dead(int(line.split()[1]))
+
+
+def test_measurement_limits_keep_artifacts_of_the_failing_test(pytester, tmp_path):
+    artifacts = tmp_path / "artifacts"
+    project(
+        pytester,
+        test_m="""
+        import pytest
+
+        @pytest.mark.goperf(rounds=1, window=1, warmup=0.2, concurrency=2, limits={"hot_share:main.spinCore": 0.01})
+        def test_cpu_budget(goperf):
+            goperf.measure("/work?n=2000")
+
+        def test_fine(goperf):
+            result = goperf.measure("/items", rounds=1, window=1, warmup=0.2, concurrency=1)
+            assert len(result.rounds) == 1
+        """,
+    )
+    result = pytester.runpytest(f"--goperf-artifacts={artifacts}")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*GoperfAssertionError: hot_share:main.spinCore = * fraction (median; rounds: *) exceeds the limit 0.01*",
+            "*- goperf artifacts -*",
+            f"{artifacts}/test_m.py_test_cpu_budget/m0*go tool trace*",
+            "*2 measurement round(s) in 2 test(s)*",
+        ]
+    )
+    kept = artifacts / "test_m.py_test_cpu_budget" / "m0" / "round-00"
+    assert {"trace.out", "cpu.pprof", "goroutines-start.txt", "goroutines-end.txt", "load.json"} <= {
+        p.name for p in kept.iterdir()
+    }
+    assert not (artifacts / "test_m.py_test_fine").exists()  # passing tests keep nothing
+
+
+def test_measure_rejects_bad_settings_before_loading(pytester):
+    project(
+        pytester,
+        test_bad="""
+        import pytest
+        from pytest_goperf import ConfigError
+
+        def test_window(goperf):
+            with pytest.raises(ConfigError, match="whole number of seconds"):
+                goperf.measure("/items", window=0.5)
+
+        def test_metric_name(goperf):
+            with pytest.raises(ConfigError, match="unknown metric 'latency.p42'"):
+                goperf.measure("/items", track=["latency.p42"])
+
+        def test_model(goperf):
+            with pytest.raises(ConfigError, match="either rate .* or concurrency"):
+                goperf.measure("/items", rate=100, concurrency=2)
+
+        @pytest.mark.goperf(round=3)
+        def test_marker_typo(goperf):
+            pass
+        """,
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=3, errors=1)
+    result.stdout.fnmatch_lines(["*@pytest.mark.goperf takes keyword arguments*got [[]'round'[]]*"])
