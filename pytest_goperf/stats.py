@@ -434,7 +434,7 @@ def _check_values(values: Sequence[float], what: str, policy: ComparisonPolicy) 
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise StatsError(
-            f"metric {policy.name!r}: {what} round {i} is {arr[i]!r}; every round must be a finite number "
+            f"metric {policy.name!r}: {what} round {i} is {float(arr[i])!r}; every round must be a finite number "
             "(a failed round should be dropped, not recorded)"
         )
     return arr
@@ -494,14 +494,15 @@ def compare(
     alpha: float = 0.05,
     *,
     test: str | None = None,
+    effect_rule: EffectRule = "bound",
 ) -> Comparison:
     """Compare the current rounds of one metric with its baseline rounds.
 
     ``policy`` is a :class:`ComparisonPolicy` or any object with its attribute
     names (see :meth:`ComparisonPolicy.of`). ``alpha`` sets the confidence
-    level of the interval (1 - 2*alpha) and the verdict before correction; the
-    final verdict comes from :func:`gate`. Raises :class:`StatsError` for
-    non-finite values.
+    level of the interval (1 - 2*alpha) and, with ``effect_rule`` (see
+    :func:`gate`), the verdict before correction; the final verdict comes from
+    :func:`gate`. Raises :class:`StatsError` for non-finite values.
     """
     policy = ComparisonPolicy.of(policy)
     if not 0 < alpha < 0.5:
@@ -526,7 +527,9 @@ def compare(
         return Comparison(**common, **empty, status=Status.NOT_ENOUGH_DATA, reason="no current rounds to compare")
     if policy.exact:
         return _compare_exact(b, c, common, rel_change)
-    return _compare_stat(b, c, policy, alpha, common, b_med, c_med, rel_change)  # type: ignore[arg-type]
+    if effect_rule not in ("estimate", "bound"):
+        raise StatsError(f"unknown effect rule {effect_rule!r}: use 'estimate' or 'bound'")
+    return _compare_stat(b, c, policy, alpha, common, b_med, c_med, rel_change, effect_rule)  # type: ignore[arg-type]
 
 
 def _compare_exact(b: np.ndarray, c: np.ndarray, common: dict[str, Any], rel_change: float | None) -> Comparison:
@@ -561,7 +564,7 @@ def _compare_exact(b: np.ndarray, c: np.ndarray, common: dict[str, Any], rel_cha
 
 def _compare_stat(
     b: np.ndarray, c: np.ndarray, policy: ComparisonPolicy, alpha: float, common: dict[str, Any],
-    b_med: float, c_med: float, rel_change: float | None,
+    b_med: float, c_med: float, rel_change: float | None, effect_rule: EffectRule,
 ) -> Comparison:
     notes: list[str] = []
     log_scale = policy.log_scale
@@ -582,7 +585,7 @@ def _compare_stat(
         p_value=p_worse, p_improved=p_better, min_p=min_p, log_scale=log_scale,
         status=Status.UNCHANGED, reason="", notes=tuple(notes),
     )
-    status, reason = _decide(cmp, alpha, p_worse, p_better, "estimate", None)
+    status, reason = _decide(cmp, alpha, p_worse, p_better, effect_rule, None)
     return replace(cmp, status=status, reason=reason)
 
 
@@ -678,7 +681,7 @@ def gate(
     comparisons: Sequence[Comparison],
     alpha: float = 0.05,
     method: Method = "bh",
-    effect_rule: EffectRule = "estimate",
+    effect_rule: EffectRule = "bound",
 ) -> GateResult:
     """Final verdicts for every comparison of a run, with false alarms controlled.
 
@@ -690,10 +693,12 @@ def gate(
     of their own (improvements never fail a run, so they do not spend the
     regression family's alpha).
 
-    ``effect_rule`` chooses what must reach the effect floor: ``"estimate"``
-    (the Hodges-Lehmann point estimate, the default) or ``"bound"`` (the end of
-    the comparison's confidence interval nearest to no change: stricter, fewer
-    alarms near the floor, less power).
+    ``effect_rule`` chooses what must reach the effect floor: ``"bound"`` (the
+    default: the end of the comparison's 1 - 2*alpha interval nearest to no
+    change, so the data must show the effect is at least the floor) or
+    ``"estimate"`` (the Hodges-Lehmann point estimate: more power for changes
+    just above the floor, more false alarms when noise is a sizeable part of
+    the floor; docs/baselines.md has the simulated figures).
     """
     if not 0 < alpha < 0.5:
         raise StatsError(f"alpha must be between 0 and 0.5, got {alpha!r}")
