@@ -9,7 +9,7 @@ otherwise the frontier is sorted and the next ready cursor taken; CPU samples
 are injected when older than the frontier; every output time is forced to be
 strictly greater than the previous one.
 
-Output records are plain tuples ``(typ, time_ns, m, p, g, a1, a2, a3, a4)``
+Output records are ``(typ, time_ns, m, p, g, a1, a2, a3, a4)``, laid flat in one list,
 where ``typ`` is the wire event code, ``m/p/g`` the scheduling context (-1 for
 none) and ``a1..`` the event's arguments after ``dt``, with the toolchain's
 rewrites (the old state packed into GoStatus/ProcStatus/ProcSteal arguments).
@@ -24,9 +24,13 @@ from ..errors import TraceParseError
 from . import _format as F
 from ._wire import NO_ID, STEPS, RawGeneration
 
-__all__ = ["Orderer", "SYNC"]
+__all__ = ["Orderer", "SYNC", "NFIELDS"]
 
 SYNC = F.EV_SYNC  # output record type of the Sync events
+#: Values per output record. Records are laid flat in one list (one list.extend per event
+#: is cheaper than a tuple kept per event, and halves the memory); read them back with
+#: ``zip(*[iter(records)] * NFIELDS)``.
+NFIELDS = 9
 
 # wire GoStatus values
 _G_RUNNABLE, _G_RUNNING, _G_SYSCALL, _G_WAITING = 1, 2, 3, 4
@@ -96,13 +100,13 @@ class Orderer:
         self.tasks: dict[int, tuple[int, str]] = {}
 
     # ------------------------------------------------------------------ driver
-    def order(self, g: RawGeneration) -> tuple[list[tuple], np.ndarray]:
-        """Order one generation; return its records and their fixed (strictly increasing) times."""
+    def order(self, g: RawGeneration) -> tuple[list, np.ndarray]:
+        """Order one generation; return its flat records and their fixed (strictly increasing) times."""
         if self.initial_gen == 0:
             self.initial_gen = g.gen
-        out: list[tuple] = []
+        out: list = []
         self.syncs += 1
-        out.append((SYNC, int(g.min_ts * g.ns_per_tick), -1, -1, -1, self.syncs, 0, 0, 0))
+        out.extend((SYNC, int(g.min_ts * g.ns_per_tick), -1, -1, -1, self.syncs, 0, 0, 0))
         try:
             self._order_into(g, out)
         except IndexError:
@@ -113,11 +117,11 @@ class Orderer:
             if e.where is None:  # context checks do not know the generation: add it
                 raise TraceParseError(str(e), where=f"generation {g.gen} at byte {g.offset}") from None
             raise
-        times = np.fromiter((r[1] for r in out), dtype=np.int64, count=len(out))
-        times = self._fix_times(times)
+        times = self._fix_times(np.array(out[1::NFIELDS], dtype=np.int64))
+        out[1::NFIELDS] = times.tolist()
         return out, times
 
-    def _order_into(self, g: RawGeneration, out: list[tuple]) -> None:
+    def _order_into(self, g: RawGeneration, out: list) -> None:
         # This loop runs once per event, so the frequent event kinds are handled inline;
         # every other kind, every not-ready case and every error goes through _advance,
         # the complete (slower) transcription of order.go.
@@ -130,7 +134,7 @@ class Orderer:
         ps = self.ps
         mstates = self.ms
         slow = self._advance
-        out_append = out.append
+        out_append = out.extend  # records are laid flat, NFIELDS values each
         # cursor: [m, time, token index of its event, end of its batch, batches, batch index, mstate]
         heap: list[list] = []
         for m in g.batch_ms:
@@ -347,11 +351,11 @@ class Orderer:
             f"corrupt trace: unknown event type {typ} for format go 1.{self.version} in a batch of M {bc[0]}",
             where=f"batch at byte {batch[3]}")
 
-    def finish(self) -> tuple[tuple, int]:
+    def finish(self) -> tuple[list, int]:
         """The closing Sync record and its time."""
         self.syncs += 1
         self.last_ts += 1
-        return (SYNC, self.last_ts, -1, -1, -1, self.syncs, 1, 0, 0), self.last_ts
+        return [SYNC, self.last_ts, -1, -1, -1, self.syncs, 1, 0, 0], self.last_ts
 
     def _fix_times(self, t: np.ndarray) -> np.ndarray:
         # Go: if t <= last { t = last + 1 }, event by event. Closed form:
@@ -401,7 +405,7 @@ class Orderer:
             self._req(m, cp, cg, typ, p=True, g=False)
             st[0] = _G_RUNNING
             st[2] = toks[s + 3]
-            out.append((16, t, m, cp, cg, gid, toks[s + 3], 0, 0))
+            out.extend((16, t, m, cp, cg, gid, toks[s + 3], 0, 0))
             ms[0] = gid
             return True
         if typ == 20 or typ == 19 or typ == 17:  # GoBlock, GoStop, GoDestroy
@@ -411,10 +415,10 @@ class Orderer:
                 self._bad(typ, g, f"goroutine {cg} is not running")
             if typ == 17:
                 del gs[cg]
-                out.append((17, t, m, cp, cg, 0, 0, 0, 0))
+                out.extend((17, t, m, cp, cg, 0, 0, 0, 0))
             else:
                 st[0] = _G_WAITING if typ == 20 else _G_RUNNABLE
-                out.append((typ, t, m, cp, cg, toks[s + 2], toks[s + 3], 0, 0))
+                out.extend((typ, t, m, cp, cg, toks[s + 2], toks[s + 3], 0, 0))
             ms[0] = -1
             return True
         if typ == 21:  # GoUnblock
@@ -424,7 +428,7 @@ class Orderer:
                 return False
             st[0] = _G_RUNNABLE
             st[2] = toks[s + 3]
-            out.append((21, t, m, cp, cg, gid, toks[s + 3], toks[s + 4], 0))
+            out.extend((21, t, m, cp, cg, gid, toks[s + 3], toks[s + 4], 0))
             return True
         if typ == 10:  # ProcStart
             pid = toks[s + 2]
@@ -435,7 +439,7 @@ class Orderer:
                 self._bad(typ, g, "expected a thread")
             pst[0] = _P_RUNNING
             pst[2] = toks[s + 3]
-            out.append((10, t, m, cp, cg, pid, toks[s + 3], 0, 0))
+            out.extend((10, t, m, cp, cg, pid, toks[s + 3], 0, 0))
             ms[1] = pid
             return True
         if typ == 11:  # ProcStop
@@ -446,7 +450,7 @@ class Orderer:
                 self._bad(typ, g, f"proc {cp} is not running")
             self._req(m, cp, cg, typ, p=True, g=None)
             pst[0] = _P_IDLE
-            out.append((11, t, m, cp, cg, 0, 0, 0, 0))
+            out.extend((11, t, m, cp, cg, 0, 0, 0, 0))
             ms[1] = -1
             return True
         if typ == 14 or typ == 47:  # GoCreate, GoCreateBlocked
@@ -458,7 +462,7 @@ class Orderer:
             if nid in gs:
                 self._bad(typ, g, f"goroutine {nid} already exists")
             gs[nid] = [_G_WAITING if typ == 47 else _G_RUNNABLE, gen, 0]
-            out.append((typ, t, m, cp, cg, nid, toks[s + 3], toks[s + 4], 0))
+            out.extend((typ, t, m, cp, cg, nid, toks[s + 3], toks[s + 4], 0))
             return True
         if typ == 25 or typ == 48:  # GoStatus, GoStatusStack
             return self._go_status(typ, s, t, m, ms, cp, cg, toks, gen, g, out)
@@ -477,7 +481,7 @@ class Orderer:
             if pst[1] != gen or toks[s + 2] != pst[2] + 1:
                 self._bad(typ, g, "proc sequence number out of order")
             pst[2] = toks[s + 2]
-            out.append((22, t, m, cp, cg, toks[s + 2], toks[s + 3], 0, 0))
+            out.extend((22, t, m, cp, cg, toks[s + 2], toks[s + 3], 0, 0))
             return True
         if typ == 23:  # GoSyscallEnd
             self._req(m, cp, cg, typ, p=True, g=True)
@@ -489,7 +493,7 @@ class Orderer:
             if pst is None or pst[0] != _P_SYSCALL:
                 self._bad(typ, g, f"proc {cp} is not in a syscall")
             pst[0] = _P_RUNNING
-            out.append((23, t, m, cp, cg, 0, 0, 0, 0))
+            out.extend((23, t, m, cp, cg, 0, 0, 0, 0))
             return True
         if typ == 24:  # GoSyscallEndBlocked
             if cp != -1:
@@ -503,7 +507,7 @@ class Orderer:
             if st is None or st[0] != _G_SYSCALL:
                 self._bad(typ, g, f"goroutine {cg} is not in a syscall")
             st[0] = _G_RUNNABLE
-            out.append((24, t, m, cp, cg, 0, 0, 0, 0))
+            out.extend((24, t, m, cp, cg, 0, 0, 0, 0))
             ms[0] = -1
             return True
         if typ == 12:  # ProcSteal
@@ -517,16 +521,16 @@ class Orderer:
             nst = gs.get(nid)
             if nst is None or nst[0] != _G_WAITING or nst[1] != gen or toks[s + 3] != nst[2] + 1:
                 return False
-            out.append((typ, t, m, cp, cg, nid, toks[s + 3], 0, 0))
+            out.extend((typ, t, m, cp, cg, nid, toks[s + 3], 0, 0))
             if typ == 45:
                 cst[0] = _G_WAITING
-                out.append((20, t, m, cp, cg, 0, 0, 0, 0))
+                out.extend((20, t, m, cp, cg, 0, 0, 0, 0))
             else:
                 del gs[cg]
-                out.append((17, t, m, cp, cg, 0, 0, 0, 0))
+                out.extend((17, t, m, cp, cg, 0, 0, 0, 0))
             nst[0] = _G_RUNNING
             nst[2] = toks[s + 3]
-            out.append((16, t, m, cp, -1, nid, toks[s + 3], 0, 0))
+            out.extend((16, t, m, cp, -1, nid, toks[s + 3], 0, 0))
             ms[0] = nid
             return True
         if typ == 15:  # GoCreateSyscall
@@ -535,7 +539,7 @@ class Orderer:
             if nid in gs:
                 self._bad(typ, g, f"goroutine {nid} already exists")
             gs[nid] = [_G_SYSCALL, gen, 0]
-            out.append((15, t, m, cp, cg, nid, 0, 0, 0))
+            out.extend((15, t, m, cp, cg, nid, 0, 0, 0))
             ms[0] = nid
             return True
         if typ == 18:  # GoDestroySyscall
@@ -550,9 +554,9 @@ class Orderer:
                     self._bad(typ, g, f"proc {cp} is not in a syscall")
                 pst[0] = _P_ABANDONED
                 # The toolchain emits a self-steal of the P first (old status Syscall).
-                out.append((12, t, m, cp, cg, cp, 0, 0, _P_SYSCALL))
+                out.extend((12, t, m, cp, cg, cp, 0, 0, _P_SYSCALL))
                 ms[1] = -1
-            out.append((18, t, m, cp, cg, 0, 0, 0, 0))
+            out.extend((18, t, m, cp, cg, 0, 0, 0, 0))
             ms[0] = -1
             return True
         if typ == 28 or typ == 29 or typ == 30:  # GCActive, GCBegin, GCEnd
@@ -575,16 +579,16 @@ class Orderer:
                 self.gc_seq = seq
                 self.gc_state = 1 if typ == 30 else 2
                 self._req(m, cp, cg, typ, p=True, g=True)
-            out.append((typ, t, m, cp, cg, seq, toks[s + 3] if typ == 29 else 0, 0, 0))
+            out.extend((typ, t, m, cp, cg, seq, toks[s + 3] if typ == 29 else 0, 0, 0))
             return True
         if typ == 26:  # STWBegin: remember its kind for STWEnd
             self._req(m, cp, cg, typ, p=True, g=True)
             self.stw_kind[cg] = toks[s + 2]
-            out.append((26, t, m, cp, cg, toks[s + 2], toks[s + 3], 0, 0))
+            out.extend((26, t, m, cp, cg, toks[s + 2], toks[s + 3], 0, 0))
             return True
         if typ == 27:  # STWEnd
             self._req(m, cp, cg, typ, p=True, g=True)
-            out.append((27, t, m, cp, cg, self.stw_kind.pop(cg, 0), 0, 0, 0))
+            out.extend((27, t, m, cp, cg, self.stw_kind.pop(cg, 0), 0, 0, 0))
             return True
         if typ == 40:  # UserTaskBegin
             tid = toks[s + 2]
@@ -593,13 +597,13 @@ class Orderer:
                 parent = NO_ID
             self.tasks[tid] = (parent, g.strings.get(toks[s + 4], ""))
             self._req(m, cp, cg, typ, p=True, g=True)
-            out.append((40, t, m, cp, cg, tid, parent, toks[s + 4], toks[s + 5]))
+            out.extend((40, t, m, cp, cg, tid, parent, toks[s + 4], toks[s + 5]))
             return True
         if typ == 41:  # UserTaskEnd
             tid = toks[s + 2]
             self._req(m, cp, cg, typ, p=True, g=True)
             parent, name = self.tasks.pop(tid, (NO_ID, ""))
-            out.append((41, t, m, cp, cg, tid, toks[s + 3], parent, name))
+            out.extend((41, t, m, cp, cg, tid, toks[s + 3], parent, name))
             return True
         # Everything else is ready at the head of its M and changes no scheduler state.
         spec = F.SPECS[typ]
@@ -609,7 +613,7 @@ class Orderer:
             self._req(m, cp, cg, typ, p=True, g=None)
         elif typ in _NEED_PG:
             self._req(m, cp, cg, typ, p=True, g=True)
-        out.append((typ, t, m, cp, cg, a[0], a[1], a[2], a[3]))
+        out.extend((typ, t, m, cp, cg, a[0], a[1], a[2], a[3]))
         return True
 
     def _go_status(self, typ, s, t, m, ms, cp, cg, toks, gen, g, out) -> bool:
@@ -648,7 +652,7 @@ class Orderer:
                     self.ms[mid] = [gid, -1]
                 ctx_m = mid
         stack = toks[s + 5] if typ == 48 else 0
-        out.append((typ, t, ctx_m, cp, ctx_g, gid, old, F.GO_STATUS_TO_STATE[status], stack))
+        out.extend((typ, t, ctx_m, cp, ctx_g, gid, old, F.GO_STATUS_TO_STATE[status], stack))
         if ms is not None:
             ms[0] = new_g
         return True
@@ -684,7 +688,7 @@ class Orderer:
             if found is None:
                 self._bad(13, g, f"no thread holds proc {pid} that is about to be stolen")
             ctx = found
-        out.append((13, t, ctx[0], ctx[1], ctx[2], pid, old, F.PROC_STATUS_TO_STATE[shown], 0))
+        out.extend((13, t, ctx[0], ctx[1], ctx[2], pid, old, F.PROC_STATUS_TO_STATE[shown], 0))
         if ms is not None:
             ms[1] = new_p
         return True
@@ -702,13 +706,13 @@ class Orderer:
         pst[2] = toks[s + 3]
         rec = (12, t, m, cp, cg, pid, toks[s + 3], toks[s + 4], old)
         if old == _P_ABANDONED:
-            out.append(rec)
+            out.extend(rec)
             return True
         mid = toks[s + 4]
         if mid == m:
             if cp != pid:
                 self._bad(12, g, f"self-steal of proc {pid} but thread holds proc {cp}")
-            out.append(rec)
+            out.extend(rec)
             ms[1] = -1
             return True
         victim = self.ms.get(mid)
@@ -717,7 +721,7 @@ class Orderer:
         if victim[1] != pid:
             self._bad(12, g, f"stole proc {pid} from thread {mid} holding proc {victim[1]}")
         victim[1] = -1
-        out.append(rec)
+        out.extend(rec)
         return True
 
     @staticmethod

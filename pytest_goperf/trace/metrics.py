@@ -238,10 +238,9 @@ class _Accumulator:
         self.pc_frames: dict[int, Frame] = {}
 
     def feed(self, og: OrderedGeneration) -> None:  # noqa: C901 - one hot loop, kept flat for speed
-        recs = og.records
-        times = og.times.tolist()
+        times = og.times
         if self.start is None:
-            self.start = times[0]
+            self.start = int(times[0])
         start = self.start
         gs = self.gs
         busy = self.busy
@@ -275,8 +274,9 @@ class _Accumulator:
                 c = cat_map[sid] = _CAT_INDEX[_CATEGORY.get(strings.get(sid, ""), "other")]
             return c
 
-        for rec, t in zip(recs, times):
+        for rec in og.rows():
             typ = rec[0]
+            t = rec[1]
             try:
                 if typ == 16:  # GoStart: Runnable -> Running
                     st = gs[rec[5]]
@@ -352,7 +352,7 @@ class _Accumulator:
         # Fold the generation's runnable step function into the time-weighted histogram.
         # Back-dated entries sit at the trace start, so order the changes by time first.
         hist = self.hist
-        end_t = times[-1]
+        end_t = int(times[-1])
         prev_t = self.last if self.gens > 1 or self.last else start
         if rt:
             signed = np.asarray(rt, dtype=np.int64)

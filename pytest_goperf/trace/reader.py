@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import TraceParseError
 from . import _format as F
-from ._order import SYNC, Orderer
+from ._order import NFIELDS, SYNC, Orderer
 from ._wire import ClockSnapshot, RawGeneration, iter_generations, read_header
 
 __all__ = [
@@ -191,11 +191,16 @@ _METRICS = {9: "/sched/gomaxprocs:threads", 37: "/memory/classes/heap/objects:by
 
 @dataclass(slots=True)
 class OrderedGeneration:
-    """One generation's ordered records (see :mod:`._order`) with their final times."""
+    """One generation's ordered records (see :mod:`._order`, laid flat) with their final times."""
 
     raw: RawGeneration
-    records: list[tuple]
+    records: list
     times: np.ndarray
+
+    def rows(self) -> Iterator[tuple]:
+        """The records as ``(typ, time_ns, m, p, g, a1, a2, a3, a4)`` tuples, in order."""
+        it = iter(self.records)
+        return zip(*[it] * NFIELDS)
 
     def string(self, sid: int) -> str:
         return self.raw.strings.get(sid, "")
@@ -238,7 +243,7 @@ class TraceReader:
         if last_gen is None:
             raise TraceParseError("the trace has a header but no events; it was cut short", where="byte 16")
         rec, t = orderer.finish()
-        yield OrderedGeneration(last_gen, [rec], np.array([t], dtype=np.int64))
+        yield OrderedGeneration(last_gen, rec, np.array([t], dtype=np.int64))
 
     def events(self) -> Iterator[TraceEvent]:
         """Yield every event as a typed record, in the toolchain's order."""
@@ -251,8 +256,8 @@ class TraceReader:
                     s = stack_cache[sid] = og.stack(sid)
                 return s
 
-            for rec, t in zip(og.records, og.times.tolist()):
-                ev = _to_event(rec, t, og, stack)
+            for rec in og.rows():
+                ev = _to_event(rec, rec[1], og, stack)
                 if ev is not None:
                     yield ev
 
