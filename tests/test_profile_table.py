@@ -201,3 +201,17 @@ def test_build_info_errors():
     old[15] = 0  # pre-1.18 layout: strings held by pointers
     with pytest.raises(ParseError, match="before Go 1.18.*main_module="):
         read_build_info(bytes(old))
+
+
+def test_glob_and_re_strings_select_like_patterns():
+    t = table_of("go1.26.8", "cpu-work")
+    main_rows = [f for f in t.functions if f.package == "main"]
+    expected = sum(f.flat for f in main_rows)
+    assert t.value("main.*") == expected
+    assert t.value(r"re:main\..*") == expected
+    assert t.value(re.compile(r"^main\.")) == expected
+    # A method name with "*" in it still selects itself.
+    row = max((f for f in t.functions if "(*" in f.name), key=lambda f: f.cum)
+    assert row.cum > 0 and t.value(row.name, cum=True) >= row.cum
+    assert t.value(["main.spinCore", "main.hash*"], cum=True) == t.value(
+        ["main.spinCore", "main.hashPayload"], cum=True)

@@ -269,8 +269,8 @@ class FunctionTable:
 
     def value(self, which: Selector, *, cum: bool = False) -> int:
         """Flat (or cum) value of the functions selected by ``which``; cum counts a stack once."""
-        if isinstance(which, str):
-            row = self._by_name.get(which)
+        if isinstance(which, str) and not which.startswith("re:") and not any(c in which for c in "*?["):
+            row = self._by_name.get(which)  # a plain name: one row, no scan
             return 0 if row is None else (row.cum if cum else row.flat)
         return self._value_of_names({f.name for f in self.matching(which)}, cum)
 
@@ -286,10 +286,12 @@ class FunctionTable:
     def hot_share(self, which: Selector, *, cum: bool = False) -> float:
         """Share of the total spent in the selected functions: flat by default, cum on request.
 
-        ``which`` is an exact function name (``"main.spinCore"``), a compiled
-        regular expression searched in each name (``re.compile(r"^main\\.")``),
-        or an iterable of these (their union; a stack counts once for cum).
-        A function absent from the profile has a share of 0.0.
+        ``which`` follows :mod:`pytest_goperf.patterns`: an exact function
+        name (``"main.spinCore"``), a shell glob (``"main.*"``), ``"re:"`` and
+        a regular expression matching the whole name, a compiled
+        ``re.Pattern`` searched in each name, or an iterable of these (their
+        union; a stack counts once for cum). A function absent from the
+        profile has a share of 0.0.
         """
         return _share(self.value(which, cum=cum), self.total)
 
