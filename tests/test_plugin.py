@@ -318,3 +318,28 @@ def test_measure_rejects_bad_settings_before_loading(pytester):
     result = pytester.runpytest()
     result.assert_outcomes(passed=3, errors=1)
     result.stdout.fnmatch_lines(["*@pytest.mark.goperf takes keyword arguments*got [[]'round'[]]*"])
+
+
+def test_measurement_windows_never_overlap_across_xdist_workers(pytester, tmp_path):
+    log = tmp_path / "windows"
+    body = f"""
+        def record(result):
+            with open({str(log)!r}, "a") as fh:
+                for r in result.rounds:
+                    fh.write(f"{{r.started_at}} {{r.started_at + r.window}}\\n")
+        """
+    tests = {
+        f"test_w{i}": body + f"""
+        def test_measure_{i}(goperf):
+            record(goperf.measure("/work?n=100", rounds=2, window=1, warmup=0.1, concurrency=1, check_leaks=False))
+        """
+        for i in range(2)
+    }
+    project(pytester, **tests)
+    result = pytester.runpytest_subprocess("-n", "2", "-p", "xdist")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*4 measurement round(s) in 2 test(s); windows of parallel xdist workers were serialised*"])
+    windows = sorted(tuple(map(float, line.split())) for line in log.read_text().splitlines())
+    assert len(windows) == 4
+    for (_, end), (start, _) in zip(windows, windows[1:]):
+        assert start >= end - 0.05, f"windows overlap: {windows}"
