@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO))
 
 import samplekit
 
-from pytest_goperf.load import ClosedModel, OpenModel, run_load
+from pytest_goperf.load import ClosedModel, OpenModel, engine, run_load
 
 PATH = "/items"
 
@@ -67,10 +67,14 @@ def cpu_seconds() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
-def ours_closed(url: str, duration: float, uv: bool) -> tuple[float, float]:
+def ours_closed(url: str, duration: float, variant: str) -> tuple[float, float]:
     """Closed model, 32 connections: (requests/s, client CPU µs per request)."""
+    engine._FORCE_TRANSPORT = "asyncio" if variant == "asyncio-transports" else None
     c0 = cpu_seconds()
-    r = run_load(url, model=ClosedModel(32), duration=duration, warmup=0.5, use_uvloop=uv)
+    try:
+        r = run_load(url, model=ClosedModel(32), duration=duration, warmup=0.5, use_uvloop=variant == "uvloop")
+    finally:
+        engine._FORCE_TRANSPORT = None
     cpu = cpu_seconds() - c0
     if r.failed or set(r.status_counts) != {200}:
         print(f"    ours: failed {r.failed} errors {dict(r.errors)} statuses {dict(r.status_counts)}")
@@ -106,34 +110,34 @@ def main() -> int:
             print(f"service: {base}, endpoint {PATH}; wrk -t1 -c32 vs ours ClosedModel(32), {args.duration:g} s each\n")
             if have_wrk:
                 wrk(url, 1)  # warm the service up
-            loops = ([True] if uv_version else []) + [False]
+            # "asyncio" is the default on asyncio's loop (raw sockets); "asyncio-transports"
+            # is the same engine on asyncio's own transports, for comparison.
+            variants = (["uvloop"] if uv_version else []) + ["asyncio", "asyncio-transports"]
             wrk_rates: list[float] = []
-            ours: dict[bool, list[float]] = {uv: [] for uv in loops}
-            cpu: dict[bool, list[float]] = {uv: [] for uv in loops}
+            ours: dict[str, list[float]] = {v: [] for v in variants}
+            cpu: dict[str, list[float]] = {v: [] for v in variants}
             for rnd in range(args.rounds):
                 if have_wrk:
                     w = wrk(url, args.duration)
                     wrk_rates.append(w)
-                    print(f"  round {rnd + 1}  wrk              {w:10,.0f} req/s")
-                for uv in loops:
-                    rate, us = ours_closed(url, args.duration, uv)
-                    ours[uv].append(rate)
-                    cpu[uv].append(us)
-                    name = "uvloop" if uv else "asyncio"
+                    print(f"  round {rnd + 1}  wrk                       {w:10,.0f} req/s")
+                for v in variants:
+                    rate, us = ours_closed(url, args.duration, v)
+                    ours[v].append(rate)
+                    cpu[v].append(us)
                     ratio = f"  ours/wrk {rate / wrk_rates[-1]:.2f}" if have_wrk else ""
-                    print(f"  round {rnd + 1}  ours ({name:7}) {rate:10,.0f} req/s  {us:5.1f} CPU us/req{ratio}")
+                    print(f"  round {rnd + 1}  ours ({v:18}) {rate:10,.0f} req/s  {us:5.1f} CPU us/req{ratio}")
             print("\nclosed model, medians over rounds:")
             w_med = statistics.median(wrk_rates) if wrk_rates else None
             if w_med:
-                print(f"  wrk              {w_med:10,.0f} req/s")
-            for uv in loops:
-                med = statistics.median(ours[uv])
-                name = "uvloop" if uv else "asyncio"
+                print(f"  wrk                       {w_med:10,.0f} req/s")
+            for v in variants:
+                med = statistics.median(ours[v])
                 ratio = f"  ours/wrk {med / w_med:.2f}" if w_med else ""
-                print(f"  ours ({name:7}) {med:10,.0f} req/s  {statistics.median(cpu[uv]):5.1f} CPU us/req{ratio}")
+                print(f"  ours ({v:18}) {med:10,.0f} req/s  {statistics.median(cpu[v]):5.1f} CPU us/req{ratio}")
 
             print(f"\nopen model, {args.duration:g} s each (latency from due time):")
-            for uv in loops:
+            for uv in [True, False] if uv_version else [False]:
                 name = "uvloop" if uv else "asyncio"
                 for target in (float(x) for x in args.rates.split(",")):
                     t0 = time.monotonic()

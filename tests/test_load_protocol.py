@@ -22,18 +22,27 @@ from typing import Union
 import pytest
 
 from pytest_goperf.errors import ConfigError, ServiceError
-from pytest_goperf.load import ClosedModel, OpenModel, Request, run_load
+from pytest_goperf.load import ClosedModel, OpenModel, Request, engine, run_load
 
 Action = Union[bytes, float, str]  # noqa: UP007 - a runtime alias, Python 3.10
 Responder = Callable[[int, bytes], list[Action]]
 
-LOOPS = [pytest.param(False, id="asyncio")]
+CLIENTS = ["asyncio", "asyncio-transport"]
 try:
     import uvloop  # noqa: F401
 except ImportError:  # pragma: no cover - uvloop is optional
     pass
 else:
-    LOOPS.append(pytest.param(True, id="uvloop"))
+    CLIENTS.append("uvloop")
+
+
+@pytest.fixture(params=CLIENTS)
+def uv(request, monkeypatch) -> bool:
+    """Each client variant: asyncio's loop with raw sockets (the default there), asyncio's
+    own transports (the fallback for loops without add_reader), and uvloop if installed."""
+    if request.param == "asyncio-transport":
+        monkeypatch.setattr(engine, "_FORCE_TRANSPORT", "asyncio")
+    return request.param == "uvloop"
 
 
 @contextlib.contextmanager
@@ -118,7 +127,6 @@ def load(url: str, uv: bool, n: int = 6, **kw) -> object:
 CHUNKED = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\n"
 
 
-@pytest.mark.parametrize("uv", LOOPS)
 @pytest.mark.parametrize(
     "script",
     [
@@ -143,14 +151,12 @@ def test_well_formed_responses_are_read(script, uv):
     assert r.stopped_by == "max_requests"
 
 
-@pytest.mark.parametrize("uv", LOOPS)
 def test_head_response_has_no_body_despite_its_length(uv):
     with scripted_server(always(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")) as url:
         r = load(url, uv, scenario=Request("HEAD", "/"))
     assert (r.completed, r.failed, dict(r.status_counts)) == (6, 0, {200: 6})
 
 
-@pytest.mark.parametrize("uv", LOOPS)
 @pytest.mark.parametrize(
     ("actions", "kind"),
     [
@@ -182,7 +188,6 @@ def test_oversized_head_is_malformed_not_buffered_forever():
     assert "65536 bytes" in r.error_samples["malformed"]
 
 
-@pytest.mark.parametrize("uv", LOOPS)
 def test_silent_service_times_out_within_bounds(uv):
     with scripted_server(always("hang")) as url:
         t0 = time.monotonic()
