@@ -48,7 +48,7 @@ BUILDINFO_SLICE = 4096
 CPU_LOADS: dict[str, tuple[list[str], int]] = {
     "cpu-work": (["/work?n=2000"], 4),
     "cpu-alloc": (["/defect/alloc?n=20000"], 3),
-    "cpu-contention": (["/defect/contention?n=32&work=50"], 3),
+    "cpu-contention": (["/defect/contention?n=32&iters=2000"], 3),
 }
 
 

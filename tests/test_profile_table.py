@@ -146,7 +146,7 @@ def test_class_split_of_real_profiles(release):
     assert alloc.class_share("runtime") > 0.8
     # The allocation storm is user code calling into the allocator: most of the
     # runtime time sits under main.churn, the rest in GC workers and the scheduler.
-    assert alloc.hot_share("main.churn", cum=True) > 0.2
+    assert alloc.hot_share("main.churn", cum=True) > 0.1
     assert alloc.class_share("user", cum=True) < alloc.class_share("runtime", cum=True)
     # A file's flat is the flat of the functions defined in it.
     files = {g.key: g for g in work.by_file()}
@@ -164,14 +164,14 @@ def test_warning_signs_on_real_profiles(release):
     contention = table_of(release, "cpu-contention")
     assert work.warning_signs() == ()
     fired = {s.key for s in alloc.warning_signs()}
-    assert {"allocation", "gc"} <= fired
+    assert {"allocation", "gc"} <= fired and "locks" not in fired
     sign = next(s for s in alloc.warning_signs() if s.key == "allocation")
     assert sign.functions[0] == "runtime.mallocgc"
     assert sign.share == alloc.hot_share("runtime.mallocgc", cum=True)
-    # Waiting goroutines are parked, not on CPU: the lock sign stays small in a
-    # CPU profile, but is clearly larger under /defect/contention than under /work.
-    locks = {t: next(s.share for s in t.signals() if s.key == "locks") for t in (work, contention)}
-    assert locks[contention] > locks[work] + 0.01
+    # Many goroutines taking one mutex for a tiny critical section: lockSlow and futex.
+    assert [s.key for s in contention.warning_signs()] == ["locks"]
+    locks = next(s for s in contention.signals() if s.key == "locks")
+    assert locks.share > 0.1 and any("Mutex" in f for f in locks.functions)
 
 
 # -- build info ---------------------------------------------------------------------------------
