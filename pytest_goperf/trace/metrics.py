@@ -24,6 +24,7 @@ import numpy as np
 
 from . import _format as F
 from ._order import SYNC
+from ._order import NFIELDS
 from .reader import GO_TRANSITIONS, CPUSample, Frame, OrderedGeneration, TraceReader
 
 __all__ = [
@@ -198,168 +199,198 @@ _CATEGORIES = ("channel", "select", "sync", "io", "syscall", "sleep", "gc", "oth
 _CAT_INDEX = {name: i for i, name in enumerate(_CATEGORIES)}
 _CAT_OTHER = _CAT_INDEX["other"]
 _CAT_SYSCALL = _CAT_INDEX["syscall"]
-# Fixed (from, to) of the wire types that the fast paths below handle.
-_FAST = {16: (_RUNNABLE, _RUNNING), 17: (_RUNNING, _NOTEXIST), 14: (_NOTEXIST, _RUNNABLE),
-         19: (_RUNNING, _RUNNABLE), 20: (_RUNNING, _WAITING), 21: (_WAITING, _RUNNABLE),
-         22: (_RUNNING, _SYSCALL), 23: (_SYSCALL, _RUNNING)}
+def _table(values: dict[int, int], default: int) -> np.ndarray:
+    arr = np.full(256, default, dtype=np.int64)
+    for k, v in values.items():
+        arr[k] = v
+    return arr
+
+
+# Per wire type, from the reader's GO_TRANSITIONS table: which record field holds the goroutine,
+# its fixed from/to states (-1: taken from the record, as for statuses), and which field holds
+# the stack of the event that made it runnable and the wait reason.
+_GID_COL = _table({typ: spec[0] for typ, spec in GO_TRANSITIONS.items()}, 0)
+_FROM = _table({typ: -1 if spec[1] is None else spec[1] for typ, spec in GO_TRANSITIONS.items()}, 0)
+_TO = _table({typ: -1 if spec[2] is None else spec[2] for typ, spec in GO_TRANSITIONS.items()}, 0)
+_STACK_COL = _table({typ: spec[4] for typ, spec in GO_TRANSITIONS.items() if spec[4] in (6, 7)}, 0)
+_REASON_COL = _table({typ: spec[3] for typ, spec in GO_TRANSITIONS.items() if spec[3] >= 0}, 0)
+#: Record types the metrics read one by one (few per generation).
+_MISC = np.zeros(256, dtype=bool)
+_MISC[[SYNC, 7, 9, 10, 13, 26, 27, 28, 29, 30]] = True
 
 
 class _Accumulator:
-    """One pass over the ordered records; per-goroutine state carried across generations.
+    """Scheduler metrics, generation by generation, with numpy over each generation's records.
 
-    Goroutine state: [state, since, proc while running, stack index of the event that made
-    it runnable, has started, wait category, created in the window and not yet started].
+    Each goroutine transition is a row (goroutine, from, to, time, extra) where "extra" is
+    what the metrics need about the new state: the P for Running, the stack of the event
+    that made it runnable for Runnable, the wait category for Waiting. Sorting the rows by
+    goroutine (stably) turns consecutive rows into state intervals. A goroutine's last,
+    still open, state is carried into the next generation as a leading row.
     """
 
     def __init__(self) -> None:
-        self.gs: dict[int, list] = {}
         self.start: int | None = None
         self.last = 0
         self.runnable = 0
         self.hist: dict[int, int] = {}  # runnable count -> ns
         self.sched: list[np.ndarray] = []  # per generation: waits counted like -pprof=sched
         self.sched_stack: list[np.ndarray] = []  # their stack indexes
-        self.creation: list[int] = []
+        self.creation: list[np.ndarray] = []
         self.stack_index: dict[tuple[int, ...], int] = {(): 0}  # PCs -> index
         self.busy: dict[int, int] = {}
         self.created = 0
         self.ended = 0
-        self.blocked = [0] * len(_CATEGORIES)
+        self.blocked = np.zeros(len(_CATEGORIES), dtype=np.int64)
         self.gc_ns = 0
         self.gc_since: int | None = None
         self.stw_ns = 0
         self.stw_since: dict[int, int] = {}
-        self.typ_counts = [0] * 64
-        self.transitions: dict[tuple[int, int], int] = {}
+        self.pairs = np.zeros(64, dtype=np.int64)  # transition counts by from * 8 + to
         self.cpu: list[CPUSample] = []
         self.gomaxprocs = 0
         self.procs_seen: set[int] = set()
         self.gens = 0
         self.pc_frames: dict[int, Frame] = {}
+        # open goroutine states carried between generations
+        empty = np.zeros(0, dtype=np.int64)
+        self.c_gid = self.c_state = self.c_since = self.c_extra = empty
+        self.c_started = self.c_fresh = np.zeros(0, dtype=bool)
 
-    def feed(self, og: OrderedGeneration) -> None:  # noqa: C901 - one hot loop, kept flat for speed
+    def feed(self, og: OrderedGeneration) -> None:
+        recs = og.records
         times = og.times
         if self.start is None:
             self.start = int(times[0])
         start = self.start
-        gs = self.gs
-        busy = self.busy
-        blocked = self.blocked
-        tc = self.typ_counts
-        raw_stacks = og.raw.stacks
-        strings = og.raw.strings
-        stack_index = self.stack_index
-        sid_map: dict[int, int] = {0: 0}  # this generation's stack ID -> stack index
-        cat_map: dict[int, int] = {}  # this generation's reason string ID -> category index
-        sched: list[int] = []
-        sched_stack: list[int] = []
-        creation = self.creation
-        rt: list[int] = []  # runnable changes: +t for +1, -t for -1 (times are > 0)
-        rt_append = rt.append
-        created = ended = 0
+        typ = np.array(recs[0::NFIELDS], dtype=np.int64)
+        for i in np.flatnonzero(_MISC[typ]).tolist():
+            self._misc(recs[i * NFIELDS:(i + 1) * NFIELDS], og, start)
 
-        def sidx(sid: int) -> int:
-            gi = sid_map.get(sid)
-            if gi is None:
-                pcs = raw_stacks.get(sid, ())
-                gi = stack_index.get(pcs)
-                if gi is None:
-                    gi = stack_index[pcs] = len(stack_index)
-                sid_map[sid] = gi
-            return gi
+        idx = np.flatnonzero(_GID_COL[typ])
+        tt = typ[idx]
+        col = {c: np.array(recs[c::NFIELDS], dtype=np.int64 if c < 5 else np.uint64)[idx].astype(np.int64)
+               for c in (3, 4, 5, 6, 7)}
+        gid = np.where(_GID_COL[tt] == 4, col[4], col[5])
+        frm = _FROM[tt]
+        to = _TO[tt]
+        status = frm < 0
+        if status.any():
+            frm = np.where(status, col[6], frm)
+            to = np.where(status, col[7], to)
+        self.pairs += np.bincount(frm * 8 + to, minlength=64)[:64]
+        keep = frm != to
+        gid, frm, to, tt = gid[keep], frm[keep], to[keep], tt[keep]
+        t = times[idx][keep]
+        col = {c: v[keep] for c, v in col.items()}
+        undet = frm == _UNDET
+        t = np.where(undet, start, t)  # first seen: back-dated to the window start
 
-        def category(sid: int) -> int:
-            c = cat_map.get(sid)
-            if c is None:
-                c = cat_map[sid] = _CAT_INDEX[_CATEGORY.get(strings.get(sid, ""), "other")]
-            return c
+        # What the metrics need about each new state.
+        extra = np.zeros(t.size, dtype=np.int64)
+        running = to == _RUNNING
+        extra[running] = col[3][running]
+        runnable = (to == _RUNNABLE) & ~undet
+        if runnable.any():
+            sc = _STACK_COL[tt[runnable]]
+            sid = np.where(sc == 6, col[6][runnable], np.where(sc == 7, col[7][runnable], 0))
+            extra[runnable] = self._map_unique(sid, lambda v: self._stack_of(og, v))
+        waiting = to == _WAITING
+        extra[waiting] = _CAT_OTHER
+        w = waiting & (_REASON_COL[tt] == 5)
+        if w.any():
+            strings = og.raw.strings
+            extra[w] = self._map_unique(
+                col[5][w], lambda v: _CAT_INDEX[_CATEGORY.get(strings.get(v, ""), "other")])
+        self.created += int(np.count_nonzero(frm == _NOTEXIST))
+        self.ended += int(np.count_nonzero(to == _NOTEXIST))
 
-        for rec in og.rows():
-            typ = rec[0]
-            t = rec[1]
-            try:
-                if typ == 16:  # GoStart: Runnable -> Running
-                    st = gs[rec[5]]
-                    if st[0] != _RUNNABLE:
-                        raise KeyError
-                    rt_append(-t)
-                    if st[4]:
-                        sched.append(t - st[1])
-                        sched_stack.append(st[3])
-                    elif st[6]:
-                        creation.append(t - st[1])
-                        st[6] = False
-                    st[0] = _RUNNING
-                    st[1] = t
-                    st[2] = rec[3]
-                    st[4] = True
-                elif typ == 17:  # GoDestroy: Running -> NotExist
-                    st = gs.pop(rec[4])
-                    p = st[2]
-                    busy[p] = busy.get(p, 0) + t - st[1]
-                    ended += 1
-                elif typ == 14:  # GoCreate: NotExist -> Runnable
-                    gs[rec[5]] = [_RUNNABLE, t, -1, sidx(rec[7]), False, 0, True]
-                    created += 1
-                    rt_append(t)
-                elif typ == 19 or typ == 20 or typ == 22:  # GoStop, GoBlock, GoSyscallBegin: Running -> ...
-                    st = gs[rec[4]]
-                    if st[0] != _RUNNING:
-                        raise KeyError
-                    p = st[2]
-                    busy[p] = busy.get(p, 0) + t - st[1]
-                    st[1] = t
-                    if typ == 19:
-                        st[0] = _RUNNABLE
-                        st[3] = sidx(rec[6])
-                        rt_append(t)
-                    elif typ == 20:
-                        st[0] = _WAITING
-                        st[5] = category(rec[5])
-                    else:
-                        st[0] = _SYSCALL
-                elif typ == 23:  # GoSyscallEnd: Syscall -> Running
-                    st = gs[rec[4]]
-                    if st[0] != _SYSCALL:
-                        raise KeyError
-                    blocked[_CAT_SYSCALL] += t - st[1]
-                    st[0] = _RUNNING
-                    st[1] = t
-                    st[2] = rec[3]
-                    st[4] = True
-                    st[6] = False
-                elif typ == 21:  # GoUnblock: Waiting -> Runnable
-                    st = gs[rec[5]]
-                    if st[0] != _WAITING:
-                        raise KeyError
-                    blocked[st[5]] += t - st[1]
-                    st[0] = _RUNNABLE
-                    st[1] = t
-                    st[3] = sidx(rec[7])
-                    rt_append(t)
-                else:
-                    self._other(rec, t, og, start, sidx, category, rt_append, sched, sched_stack)
-                    continue
-            except KeyError:
-                # A state the fast path does not expect (cannot happen in a well-formed
-                # trace): the general path handles it leniently.
-                self._other(rec, t, og, start, sidx, category, rt_append, sched, sched_stack)
-                continue
-            tc[typ] += 1
-        self.created += created
-        self.ended += ended
+        # Runnable count over time: +1 entering, -1 leaving (back-dated entries at the start).
+        plus = t[to == _RUNNABLE]
+        minus = t[frm == _RUNNABLE]
+        self._fold_runnable(np.concatenate((plus, minus)),
+                            np.concatenate((np.ones(plus.size, np.int64), -np.ones(minus.size, np.int64))),
+                            int(times[-1]))
 
-        # Fold the generation's runnable step function into the time-weighted histogram.
-        # Back-dated entries sit at the trace start, so order the changes by time first.
+        # Rows = carried open states, then this generation's transitions; stable sort by goroutine.
+        nc = self.c_gid.size
+        a_gid = np.concatenate((self.c_gid, gid))
+        a_to = np.concatenate((self.c_state, to))
+        a_t = np.concatenate((self.c_since, t))
+        a_extra = np.concatenate((self.c_extra, extra))
+        a_run = np.concatenate((self.c_started, running))
+        a_fresh = np.concatenate((self.c_fresh, (frm == _NOTEXIST) & (to == _RUNNABLE)))
+        order = np.argsort(a_gid, kind="stable")
+        a_gid, a_to, a_t, a_extra, a_run, a_fresh = (x[order] for x in (a_gid, a_to, a_t, a_extra, a_run, a_fresh))
+        n = a_gid.size
+        if n == 0:
+            self._keep_frames(og)
+            return
+        first = np.ones(n, dtype=bool)
+        first[1:] = a_gid[1:] != a_gid[:-1]
+        last = np.ones(n, dtype=bool)
+        last[:-1] = first[1:]
+        # started[i]: the goroutine ran at or before row i (carried rows bring their flag).
+        cum = np.cumsum(a_run)
+        group_start = np.maximum.accumulate(np.where(first, np.arange(n), 0))
+        started = (cum - cum[group_start] + a_run[group_start]) > 0
+        closed = ~last
+        dur = np.zeros(n, dtype=np.int64)
+        dur[:-1] = a_t[1:] - a_t[:-1]
+        # Running: busy time of the P it ran on.
+        sel = closed & (a_to == _RUNNING)
+        if sel.any():
+            p = a_extra[sel]
+            b = np.bincount(p + 1, weights=dur[sel])
+            for k in np.flatnonzero(b).tolist():
+                self.busy[k - 1] = self.busy.get(k - 1, 0) + int(b[k])
+        # Runnable: scheduling latency once started (as -pprof=sched), else creation wait.
+        sel = closed & (a_to == _RUNNABLE)
+        lat = sel & started
+        if lat.any():
+            self.sched.append(dur[lat])
+            self.sched_stack.append(a_extra[lat])
+        cw = sel & ~started & a_fresh
+        if cw.any():
+            self.creation.append(dur[cw])
+        # Waiting and Syscall: blocked time by category.
+        sel = closed & (a_to == _WAITING)
+        if sel.any():
+            self.blocked += np.bincount(a_extra[sel], weights=dur[sel], minlength=len(_CATEGORIES)).astype(np.int64)
+        sel = closed & (a_to == _SYSCALL)
+        self.blocked[_CAT_SYSCALL] += int(dur[sel].sum())
+        # Carry the open states on.
+        open_ = last & (a_to != _NOTEXIST)
+        self.c_gid = a_gid[open_]
+        self.c_state = a_to[open_]
+        self.c_since = a_t[open_]
+        self.c_extra = a_extra[open_]
+        self.c_started = started[open_]
+        self.c_fresh = a_fresh[open_] & ~started[open_]
+        del nc
+        self._keep_frames(og)
+
+    @staticmethod
+    def _map_unique(values: np.ndarray, f) -> np.ndarray:
+        uniq, inv = np.unique(values, return_inverse=True)
+        mapped = np.array([f(v) for v in uniq.tolist()], dtype=np.int64)
+        return mapped[inv]
+
+    def _stack_of(self, og: OrderedGeneration, sid: int) -> int:
+        pcs = og.raw.stacks.get(sid, ()) if sid else ()
+        gi = self.stack_index.get(pcs)
+        if gi is None:
+            gi = self.stack_index[pcs] = len(self.stack_index)
+        return gi
+
+    def _fold_runnable(self, ts: np.ndarray, ds: np.ndarray, end_t: int) -> None:
+        """Fold this generation's runnable step function into the time-weighted histogram."""
         hist = self.hist
-        end_t = int(times[-1])
-        prev_t = self.last if self.gens > 1 or self.last else start
-        if rt:
-            signed = np.asarray(rt, dtype=np.int64)
-            ts = np.abs(signed)
+        prev_t = self.last if self.last else self.start
+        if ts.size:
             order = np.argsort(ts, kind="stable")
             ts = ts[order]
-            counts = self.runnable + np.cumsum(np.sign(signed[order]))
+            counts = self.runnable + np.cumsum(ds[order])
             edges = np.concatenate(([prev_t], ts, [end_t]))
             vals = np.concatenate(([self.runnable], counts))
             widths = np.diff(edges)
@@ -371,112 +402,51 @@ class _Accumulator:
         else:
             hist[self.runnable] = hist.get(self.runnable, 0) + max(0, end_t - prev_t)
         self.last = end_t
-        if sched:
-            self.sched.append(np.asarray(sched, dtype=np.int64))
-            self.sched_stack.append(np.asarray(sched_stack, dtype=np.int64))
+
+    def _keep_frames(self, og: OrderedGeneration) -> None:
         # Keep every PC's frame: a stack captured in one generation may be charged in the next,
         # after that generation's tables are gone (a PC means the same code all trace long).
         pc_frames = self.pc_frames
+        strings = og.raw.strings
         for pc, (fn, fl, line) in og.raw.frames.items():
             if pc not in pc_frames:
                 pc_frames[pc] = Frame(strings.get(fn, ""), strings.get(fl, ""), line, pc)
 
-    def _other(self, rec, t, og, start, sidx, category, rt_append, sched, sched_stack) -> None:
-        """Every record the fast paths do not take: statuses, rare transitions, GC, STW, samples."""
-        typ = rec[0]
-        spec = GO_TRANSITIONS.get(typ)
-        if spec is None:
-            if typ == SYNC:
-                if rec[6] == 0:
-                    self.gens += 1
-            elif typ == 7:
-                self.cpu.append(CPUSample(t, rec[2], rec[3], rec[4], og.stack(rec[5])))
-            elif typ == 9:
-                self.gomaxprocs = rec[5]
-            elif typ == 29 or (typ == 28 and self.gc_since is None):
-                self.gc_since = start if typ == 28 and self.gens == 1 else t
-            elif typ == 30:
-                if self.gc_since is not None:
-                    self.gc_ns += t - self.gc_since
-                self.gc_since = None
-            elif typ == 26:
-                self.stw_since[rec[4]] = t
-            elif typ == 27:
-                s0 = self.stw_since.pop(rec[4], None)
-                if s0 is not None:
-                    self.stw_ns += t - s0
-            elif typ == 10 or typ == 13:
-                self.procs_seen.add(rec[5])
-            return
-        gid = rec[spec[0]]
-        frm = spec[1]
-        if frm is None:
-            frm, to = rec[6], rec[7]
-        else:
-            to = spec[2]
-        key = (frm, to)
-        self.transitions[key] = self.transitions.get(key, 0) + 1
-        if frm == to:
-            return
-        gs = self.gs
-        st = gs.get(gid)
-        if frm == _UNDET or st is None and frm != _NOTEXIST:
-            # First seen: back-date the state to the trace start.
-            st = gs[gid] = [to, start, rec[3], 0, to == _RUNNING, _CAT_OTHER, False]
-            if to == _RUNNABLE:
-                rt_append(start)
-            return
-        if frm == _NOTEXIST:
-            self.created += 1
-            st = gs[gid] = [to, t, rec[3], 0, False, _CAT_OTHER, to == _RUNNABLE]
-            if to == _RUNNABLE:
-                rt_append(t)
-                sk = spec[4]
-                st[3] = sidx(rec[sk]) if sk >= 0 else 0
-            return
-        since = st[1]
-        if frm == _RUNNING:
-            p = st[2]
-            self.busy[p] = self.busy.get(p, 0) + t - since
-        elif frm == _RUNNABLE:
-            rt_append(-t)
-            if st[4]:
-                sched.append(t - since)
-                sched_stack.append(st[3])
-            elif st[6]:
-                self.creation.append(t - since)
-        elif frm == _WAITING:
-            self.blocked[st[5]] += t - since
-        elif frm == _SYSCALL:
-            self.blocked[_CAT_SYSCALL] += t - since
-        st[0] = to
-        st[1] = t
-        if to == _RUNNING:
-            st[2] = rec[3]
-            st[4] = True
-            st[6] = False
-        elif to == _RUNNABLE:
-            rt_append(t)
-            sk = spec[4]
-            st[3] = sidx(rec[sk]) if sk >= 0 else 0
-        elif to == _WAITING:
-            rs = spec[3]
-            st[5] = category(rec[rs]) if rs >= 0 else _CAT_OTHER
-        elif to == _NOTEXIST:
-            self.ended += 1
-            del gs[gid]
+    def _misc(self, rec: list, og: OrderedGeneration, start: int) -> None:
+        """Records other than goroutine transitions: sync points, samples, GOMAXPROCS, GC, STW, Ps."""
+        typ, t = rec[0], rec[1]
+        if typ == SYNC:
+            if rec[6] == 0:
+                self.gens += 1
+        elif typ == 7:
+            self.cpu.append(CPUSample(t, rec[2], rec[3], rec[4], og.stack(rec[5])))
+        elif typ == 9:
+            self.gomaxprocs = rec[5]
+        elif typ == 29 or (typ == 28 and self.gc_since is None):
+            self.gc_since = start if typ == 28 and self.gens == 1 else t
+        elif typ == 30:
+            if self.gc_since is not None:
+                self.gc_ns += t - self.gc_since
+            self.gc_since = None
+        elif typ == 26:
+            self.stw_since[rec[4]] = t
+        elif typ == 27:
+            s0 = self.stw_since.pop(rec[4], None)
+            if s0 is not None:
+                self.stw_ns += t - s0
+        elif typ == 10 or typ == 13:
+            self.procs_seen.add(rec[5])
 
     def finish(self, version: int) -> TraceMetrics:
         start = self.start or 0
         end = self.last
         duration = max(0, end - start)
         # close every open interval at the end of the window
-        for st in self.gs.values():
-            s, since = st[0], st[1]
+        for s, since, extra in zip(self.c_state.tolist(), self.c_since.tolist(), self.c_extra.tolist()):
             if s == _RUNNING:
-                self.busy[st[2]] = self.busy.get(st[2], 0) + end - since
+                self.busy[extra] = self.busy.get(extra, 0) + end - since
             elif s == _WAITING:
-                self.blocked[st[5]] += end - since
+                self.blocked[extra] += end - since
             elif s == _SYSCALL:
                 self.blocked[_CAT_SYSCALL] += end - since
         gc_ns = self.gc_ns + (end - self.gc_since if self.gc_since is not None else 0)
@@ -502,12 +472,8 @@ class _Accumulator:
                                      base.max_ns, top_stacks)
         procs = tuple(ProcUtilisation(p, ns, ns / duration if duration else 0.0)
                       for p, ns in sorted(self.busy.items()) if p >= 0)
-        counts_by_pair = dict(self.transitions)
-        for typ, pair in _FAST.items():
-            if self.typ_counts[typ]:
-                counts_by_pair[pair] = counts_by_pair.get(pair, 0) + self.typ_counts[typ]
         names = F.GO_STATE_NAMES
-        transitions = {f"{names[a]}->{names[b]}": n for (a, b), n in sorted(counts_by_pair.items())}
+        transitions = {f"{names[k // 8]}->{names[k % 8]}": int(self.pairs[k]) for k in np.flatnonzero(self.pairs)}
         return TraceMetrics(
             go_version=f"1.{version}",
             start_ns=start,
@@ -518,12 +484,13 @@ class _Accumulator:
             runnable=runnable,
             runnable_per_p=per_p,
             sched_latency=sched_latency,
-            start_latency=LatencyStats.of(np.asarray(self.creation, dtype=np.int64)),
+            start_latency=LatencyStats.of(np.concatenate(self.creation) if self.creation
+                                          else np.zeros(0, dtype=np.int64)),
             procs=procs,
             goroutines_created=self.created,
             goroutines_ended=self.ended,
-            goroutines_alive_at_end=len(self.gs),
-            blocked_ns=BlockedTime(**dict(zip(_CATEGORIES, self.blocked))),
+            goroutines_alive_at_end=int(self.c_gid.size),
+            blocked_ns=BlockedTime(**dict(zip(_CATEGORIES, (int(x) for x in self.blocked)))),
             gc_ns=gc_ns,
             gc_share=gc_ns / duration if duration else 0.0,
             stw_ns=self.stw_ns,
