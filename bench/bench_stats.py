@@ -36,7 +36,7 @@ from scipy import stats as sp
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
 
-from pytest_goperf.stats import ComparisonPolicy, Status, compare, gate  # noqa: E402
+from pytest_goperf.stats import ComparisonPolicy, Status, compare, gate
 
 
 def _timeit(fn, repeat: int) -> float:

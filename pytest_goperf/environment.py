@@ -18,9 +18,10 @@ import datetime as _dt
 import os
 import platform
 import subprocess
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 __all__ = ["Environment", "capture_environment", "mismatches"]
 
@@ -49,7 +50,7 @@ class Environment:
         return out
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "Environment":
+    def from_json(cls, data: Mapping[str, Any]) -> Environment:
         """Read what :meth:`to_json` wrote; unknown keys (from a newer plugin) are ignored."""
         names = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in names}

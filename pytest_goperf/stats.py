@@ -21,10 +21,11 @@ Everything here is pure: numbers in, frozen records out. See
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from functools import lru_cache
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
 from scipy import stats as _sp
@@ -35,8 +36,8 @@ __all__ = [
     "Comparison",
     "ComparisonPolicy",
     "GateResult",
-    "Status",
     "StatsError",
+    "Status",
     "Verdict",
     "adjust_pvalues",
     "compare",
@@ -115,7 +116,7 @@ class ComparisonPolicy:
                 raise StatsError(f"metric {self.name!r}: {key} must be a finite number >= 0 or None, got {v!r}")
 
     @classmethod
-    def of(cls, spec: Any, **overrides: Any) -> "ComparisonPolicy":
+    def of(cls, spec: Any, **overrides: Any) -> ComparisonPolicy:
         """Build a policy from any object with the same attribute names (e.g. a
         catalogue entry), then apply ``overrides`` (a test's own floors)."""
         if isinstance(spec, cls):
@@ -129,7 +130,7 @@ class ComparisonPolicy:
             raise StatsError(f"{spec!r} has no 'name': cannot build a ComparisonPolicy from it")
         return cls(**values)
 
-    def with_floor(self, rel: float | None = ..., abs: float | None = ...) -> "ComparisonPolicy":  # type: ignore[assignment]
+    def with_floor(self, rel: float | None = ..., abs: float | None = ...) -> ComparisonPolicy:  # type: ignore[assignment]
         """A copy with other effect floors (``...`` keeps the current value)."""
         changes: dict[str, Any] = {}
         if rel is not ...:
@@ -367,7 +368,9 @@ def _critical_u_normal(m: int, n: int, alpha: float) -> int:
     return min(m * n + 1, math.ceil(mean + _sp.norm.isf(alpha) * sd + 0.5))
 
 
-def hodges_lehmann(baseline: Sequence[float], current: Sequence[float], alpha: float) -> tuple[float, float, float]:
+def hodges_lehmann(
+    baseline: Sequence[float] | np.ndarray, current: Sequence[float] | np.ndarray, alpha: float
+) -> tuple[float, float, float]:
     """HL shift (median of all current_i - baseline_j) with its 1-2*alpha interval.
 
     The interval is [d(N-c+1), d(c)] of the N sorted pairwise differences, c the
@@ -511,15 +514,17 @@ def compare(
     c = _check_values(current, "current", policy)
     n1, n2 = int(b.size), int(c.size)
     need = 1 if policy.exact else rounds_needed(alpha)
-    common = dict(policy=policy, test=test, alpha=alpha, n_baseline=n1, n_current=n2, min_rounds_needed=need)
+    common: dict[str, Any] = {
+        "policy": policy, "test": test, "alpha": alpha, "n_baseline": n1, "n_current": n2, "min_rounds_needed": need,
+    }
     b_med = float(np.median(b)) if n1 else None
     c_med = float(np.median(c)) if n2 else None
     rel_change = (c_med / b_med - 1.0) if (b_med and c_med is not None) else None
-    empty = dict(
-        baseline_median=b_med, current_median=c_med, shift=None, ci_low=None, ci_high=None,
-        ci_level=1 - 2 * alpha, relative_change=rel_change, effect_rel=None, effect_abs=None,
-        p_value=None, p_improved=None, min_p=None, log_scale=False,
-    )
+    empty: dict[str, Any] = {
+        "baseline_median": b_med, "current_median": c_med, "shift": None, "ci_low": None, "ci_high": None,
+        "ci_level": 1 - 2 * alpha, "relative_change": rel_change, "effect_rel": None, "effect_abs": None,
+        "p_value": None, "p_improved": None, "min_p": None, "log_scale": False,
+    }
     if n1 == 0:
         return Comparison(**common, **empty, status=Status.NO_BASELINE,
                           reason="no baseline rounds for this metric: record them with --goperf-update-baselines")

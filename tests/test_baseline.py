@@ -8,7 +8,6 @@ import multiprocessing as mp
 import os
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
@@ -23,14 +22,19 @@ from pytest_goperf.baseline import (
     BaselineStore,
     MetricBaseline,
     TestBaseline,
+    _store,
     diff,
     dumps,
     file_name_for,
     read_baseline_file,
 )
-from pytest_goperf.baseline import _store
 from pytest_goperf.baseline._command import parse_nodeids
-from pytest_goperf.environment import Environment, _cpu_model, capture_environment, mismatches
+from pytest_goperf.environment import (
+    Environment,
+    _cpu_model,
+    capture_environment,
+    mismatches,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 MOD = "tests/test_api.py"
@@ -301,7 +305,7 @@ def test_environment_capture(tmp_path):
     assert env.date == "2026-11-26T12:30:05Z" and env.plugin_version == __version__
     assert env.cpu_count >= 1 and env.os.split()[0] == os.uname().sysname
     assert env.build_flags == ("-trimpath",) and env.gomaxprocs == 2
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
     assert env.commit == head
     assert capture_environment(root=tmp_path).commit is None  # not a repository: no commit, no failure
     assert Environment.from_json(json.loads(json.dumps(env.to_json()))) == env

@@ -11,8 +11,9 @@ import argparse
 import json
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..errors import GoperfError
 from ._store import DEFAULT_DIR, BaselineStore, TestBaseline, diff, read_baseline_file

@@ -20,6 +20,7 @@ whole. A file that is corrupt, of another format or of a newer version raises
 
 from __future__ import annotations
 
+import builtins
 import datetime as _dt
 import errno
 import json
@@ -29,11 +30,12 @@ import os
 import re
 import statistics
 import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from contextlib import contextmanager
-from typing import Any, ClassVar, Iterable, Iterator, Literal, Mapping
+from typing import Any, ClassVar, Literal
 
 from ..environment import Environment
 from ..errors import GoperfError
@@ -44,15 +46,15 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 __all__ = [
+    "DEFAULT_DIR",
+    "FORMAT",
+    "VERSION",
     "BaselineDiff",
     "BaselineEntry",
     "BaselineError",
     "BaselineStore",
-    "DEFAULT_DIR",
-    "FORMAT",
     "MetricBaseline",
     "TestBaseline",
-    "VERSION",
     "diff",
     "dumps",
     "file_name_for",
@@ -306,7 +308,7 @@ class BaselineStore:
         """The file that holds (or would hold) ``nodeid``."""
         return self.root / file_name_for(nodeid)
 
-    def files(self) -> list[Path]:
+    def files(self) -> builtins.list[Path]:
         """The store's baseline files, sorted (temporary dot-files are skipped)."""
         if not self.root.is_dir():
             return []
@@ -319,9 +321,9 @@ class BaselineStore:
             return None
         return read_baseline_file(path).get(nodeid)
 
-    def list(self) -> list[BaselineEntry]:
+    def list(self) -> builtins.list[BaselineEntry]:
         """Every stored test, sorted by node id."""
-        out = []
+        out: builtins.list[BaselineEntry] = []
         for path in self.files():
             out.extend(BaselineEntry(n, path, tb) for n, tb in read_baseline_file(path).items())
         return sorted(out, key=lambda e: e.nodeid)
@@ -353,13 +355,13 @@ class BaselineStore:
                 self._write(path, tests)
             self._sweep_temporaries()
 
-    def remove(self, nodeids: Iterable[str]) -> list[str]:
+    def remove(self, nodeids: Iterable[str]) -> builtins.list[str]:
         """Delete the given tests' baselines; returns those that existed."""
         wanted = set(nodeids)
         by_file: dict[Path, set[str]] = {}
         for n in wanted:
             by_file.setdefault(self.path_for(n), set()).add(n)
-        removed: list[str] = []
+        removed: builtins.list[str] = []
         if not self.root.is_dir():
             return removed
         with self._locked():
@@ -373,7 +375,7 @@ class BaselineStore:
                     removed.extend(gone)
         return sorted(removed)
 
-    def prune(self, existing_nodeids: Iterable[str], *, dry_run: bool = False) -> list[str]:
+    def prune(self, existing_nodeids: Iterable[str], *, dry_run: bool = False) -> builtins.list[str]:
         """Remove the baselines of tests not in ``existing_nodeids``; returns their node ids.
 
         A file left without tests is deleted. Every file is read first, so one
