@@ -219,3 +219,18 @@ def test_goperf_load_text_and_errors(go_service, capsys):
     assert "--header" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["load", go_service.url, "--duration", "1"])  # neither --rate nor --concurrency
+
+
+def test_every_json_key_is_documented(go_service):
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "load.md").read_text()
+    table = doc.split("## JSON keys", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `([a-z_0-9]+)` \|", table, flags=re.M))
+    r = run_load(go_service.url, "/items", model=OpenModel(100), duration=0.2)
+    data = r.to_json()
+    assert set(data) == documented
+    assert set(data["latency"]) == {"count", "min_ms", "mean_ms", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms"}
+    assert set(data["requests"][0]) == {"name", "sent", "completed", "failed", "dropped", "status_counts", "latency"}
+    json.dumps(data)  # plain JSON types only
