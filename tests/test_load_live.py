@@ -227,7 +227,7 @@ def test_every_json_key_is_documented(go_service):
 
     doc = (Path(__file__).resolve().parent.parent / "docs" / "load.md").read_text()
     table = doc.split("## JSON keys", 1)[1].split("\n## ", 1)[0]
-    documented = set(re.findall(r"^\| `([a-z_0-9]+)` \|", table, flags=re.M))
+    documented = set(re.findall(r"^\| `([a-z_0-9]+)` \|", table, flags=re.MULTILINE))
     r = run_load(go_service.url, "/items", model=OpenModel(100), duration=0.2)
     data = r.to_json()
     assert set(data) == documented
