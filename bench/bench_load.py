@@ -137,6 +137,8 @@ def main() -> int:
                 print(f"  ours ({v:18}) {med:10,.0f} req/s  {statistics.median(cpu[v]):5.1f} CPU us/req{ratio}")
 
             print(f"\nopen model, {args.duration:g} s each (latency from due time):")
+            if w_med:
+                print(f"  (the service's closed-loop capacity, wrk's median above: {w_med:,.0f} req/s)")
             for uv in [True, False] if uv_version else [False]:
                 name = "uvloop" if uv else "asyncio"
                 for target in (float(x) for x in args.rates.split(",")):
@@ -146,7 +148,8 @@ def main() -> int:
                     ratio = r.achieved_ratio or 0.0
                     flag = "ok " if abs(ratio - 1) <= 0.02 else "MISS"
                     print(
-                        f"  {name:7} target {target:8,.0f}  achieved {r.requests_per_second:9,.0f} "
+                        f"  {name:7} target {target:8,.0f}{f' ({target / w_med:4.0%} of wrk)' if w_med else ''}  "
+                        f"achieved {r.requests_per_second:9,.0f} "
                         f"({ratio:6.1%}) {flag} dropped {r.dropped:6d} late {r.late:6d} failed {r.failed:4d}  "
                         f"p50 {lat['p50_ms']:7.3f} ms  p99 {lat['p99_ms']:8.3f} ms  "
                         f"[{time.monotonic() - t0:.1f} s]"
