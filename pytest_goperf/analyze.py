@@ -50,10 +50,12 @@ def detect_kind(data: bytes) -> str:
         return "goroutines"
     if stripped.startswith((b"panic: ", b"fatal error: ", b"SIG")):
         return "goroutines"  # a crash traceback from a service log
-    if head[:1] == b"\x0a":
-        return "profile"  # uncompressed protobuf: field 1 (sample_type), length-delimited
     if not data:
         raise GoperfError("the file is empty: nothing to analyse")
+    from .profile._decode import looks_like_profile  # Go writes protobuf fields in any order
+
+    if looks_like_profile(data):
+        return "profile"
     raise GoperfError(
         "not a file goperf can read: expected a Go execution trace (starts with 'go 1.NN trace'), "
         "a pprof profile (gzipped protobuf) or a goroutine dump (starts with 'goroutine '); "

@@ -65,3 +65,15 @@ def test_missing_file(capsys):
 def test_unknown_kind_is_rejected():
     with pytest.raises(GoperfError, match="not a file goperf can read"):
         detect_kind(b"\x00\x01\x02")
+
+
+@pytest.mark.parametrize("name", ["cpu-work.pb.gz", "allocs.pb.gz", "goroutine.pb.gz"])
+def test_uncompressed_profiles_are_recognised(tmp_path, capsys, name):
+    import gzip
+
+    raw = gzip.decompress(first(f"profiles/go1.26.8/{name}").read_bytes())
+    assert raw[:1] != b"\x0a"  # Go writes fields out of order: no fixed first byte
+    path = tmp_path / "profile.pb"
+    path.write_bytes(raw)
+    assert main(["analyze", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["kind"] == "profile"

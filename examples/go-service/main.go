@@ -12,6 +12,8 @@
 //	-pprof-addr  serve /debug/pprof/ on this separate listener; empty serves it on -addr
 //	-extra-cpu   fraction of extra CPU work done in main.hashPayload (e.g. 0.15),
 //	             also read from GOPERF_DEMO_EXTRA_CPU; used to test regression gates
+//	-mutex-fraction  runtime.SetMutexProfileFraction (0: mutex profile off, the default)
+//	-block-rate      runtime.SetBlockProfileRate in ns (0: block profile off, the default)
 //
 // On start it prints "listening on ADDR" (and "pprof on ADDR") to stdout; on
 // SIGTERM or SIGINT it stops accepting connections and drains in-flight
@@ -44,7 +46,11 @@ func main() {
 	pprofAddr := flag.String("pprof-addr", "", "separate listen address for /debug/pprof/ (empty: same as -addr)")
 	extra := flag.Float64("extra-cpu", envFloat("GOPERF_DEMO_EXTRA_CPU", 0), "fraction of extra CPU work in main.hashPayload")
 	writeTimeout := flag.Duration("write-timeout", 90*time.Second, "server write timeout (bounds pprof ?seconds=)")
+	mutexFraction := flag.Int("mutex-fraction", 0, "runtime.SetMutexProfileFraction (0: off)")
+	blockRate := flag.Int("block-rate", 0, "runtime.SetBlockProfileRate in ns (0: off)")
 	flag.Parse()
+	runtime.SetMutexProfileFraction(*mutexFraction)
+	runtime.SetBlockProfileRate(*blockRate)
 	if *extra < 0 || *extra > 100 {
 		log.Fatalf("-extra-cpu must be between 0 and 100, got %v", *extra)
 	}
