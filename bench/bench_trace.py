@@ -15,7 +15,9 @@ Printed side by side, from one run, best of ``--repeat`` (the two alternate):
   interpreter start and imports;
 * ``go tool trace -pprof=sched`` on the same file (its time includes process
   start, part of what a user waits for);
-* the ratio ours / go (below 1.0: ours is faster), and each side's peak RSS.
+* the ratio ours / go (below 1.0: ours is faster), each side's peak RSS, and
+  each side's CPU time (the Go tool spreads its work over both cores; on a busy
+  machine the wall times swing, so read several runs).
 
 Run by hand:  python bench/bench_trace.py [--seconds 3] [--repeat 5] [--file T ...]
 """
@@ -46,8 +48,8 @@ OURS = (
 )
 
 
-def run(cmd: list[str]) -> tuple[float, int, bytes]:
-    """Run ``cmd``; return (wall seconds, peak RSS in KiB of that process, stdout)."""
+def run(cmd: list[str]) -> tuple[float, int, bytes, float]:
+    """Run ``cmd``; return (wall seconds, peak RSS in KiB, stdout, CPU seconds user+system) of that process."""
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
     out = proc.stdout.read() if proc.stdout else b""
@@ -57,29 +59,34 @@ def run(cmd: list[str]) -> tuple[float, int, bytes]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"{cmd[:3]} failed: {err.decode(errors='replace')[-2000:]}")
-    return wall, usage.ru_maxrss, out
+    return wall, usage.ru_maxrss, out, usage.ru_utime + usage.ru_stime
 
 
 def bench(path: Path, go: str, repeat: int) -> None:
     size = path.stat().st_size
-    ours_compute, ours_proc, ours_rss = [], [], []
-    go_wall, go_rss = [], []
+    ours_compute, ours_proc, ours_rss, ours_cpu = [], [], [], []
+    go_wall, go_rss, go_cpu = [], [], []
     for _ in range(repeat):
-        wall, rss, out = run([sys.executable, "-c", OURS, str(path)])
+        wall, rss, out, cpu = run([sys.executable, "-c", OURS, str(path)])
         fields = out.split()
         ours_compute.append(float(fields[0]))
         ours_proc.append(wall)
         ours_rss.append(rss)
-        wall, rss, _ = run([go, "tool", "trace", "-pprof=sched", str(path)])
+        ours_cpu.append(cpu)
+        wall, rss, _, cpu = run([go, "tool", "trace", "-pprof=sched", str(path)])
         go_wall.append(wall)
         go_rss.append(rss)
+        go_cpu.append(cpu)
     oc, op, gw = min(ours_compute), min(ours_proc), min(go_wall)
+    occ, gcc = min(ours_cpu), min(go_cpu)
     print(f"{path.name}: {size / 1e6:.2f} MB, sched latency {int(fields[1])} waits, {int(fields[2]) / 1e6:.2f} ms")
     print(f"  ours compute_metrics (in process) {oc:7.3f} s   ratio ours/go {oc / gw:5.2f}")
     print(f"  ours whole process                {op:7.3f} s   ratio ours/go {op / gw:5.2f}   "
           f"peak RSS {max(ours_rss) / 1024:6.1f} MiB")
     print(f"  go tool trace -pprof=sched        {gw:7.3f} s                        "
           f"peak RSS {max(go_rss) / 1024:6.1f} MiB")
+    print(f"  CPU time (user+sys) of the whole process: ours {occ:.3f} s, go {gcc:.3f} s "
+          f"(ratio {occ / gcc:.2f}; go's runtime also uses the other core)")
 
 
 def main() -> int:

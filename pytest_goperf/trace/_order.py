@@ -168,6 +168,7 @@ class Orderer:
                 if n > 2 and heap[2][1] < limit:
                     limit = heap[2][1]
             cpu_t = cpu[ci][0] if ci < ncpu else INF
+            bound = limit if limit < cpu_t else cpu_t  # leave the run once past either
             m = bc[0]
             t = bc[1]
             s = bc[2]
@@ -194,6 +195,15 @@ class Orderer:
                         st[2] = seq
                         out_append((16, t, m, ms[1], -1, gid, seq, 0, 0))
                         ms[0] = gid
+                        ok = True
+                elif typ == 21:  # GoUnblock
+                    gid = toks[s + 2]
+                    seq = toks[s + 3]
+                    st = gs.get(gid)
+                    if st is not None and st[0] == _G_WAITING and st[1] == gen and seq == st[2] + 1:
+                        st[0] = _G_RUNNABLE
+                        st[2] = seq
+                        out_append((21, t, m, ms[1], ms[0], gid, seq, toks[s + 4], 0))
                         ok = True
                 elif typ == 17 or typ == 19 or typ == 20:  # GoDestroy, GoStop, GoBlock
                     cg = ms[0]
@@ -234,15 +244,6 @@ class Orderer:
                         st[0] = _G_RUNNING
                         pst[0] = _P_RUNNING
                         out_append((23, t, m, ms[1], cg, 0, 0, 0, 0))
-                        ok = True
-                elif typ == 21:  # GoUnblock
-                    gid = toks[s + 2]
-                    seq = toks[s + 3]
-                    st = gs.get(gid)
-                    if st is not None and st[0] == _G_WAITING and st[1] == gen and seq == st[2] + 1:
-                        st[0] = _G_RUNNABLE
-                        st[2] = seq
-                        out_append((21, t, m, ms[1], ms[0], gid, seq, toks[s + 4], 0))
                         ok = True
                 elif typ == 37:  # HeapAlloc
                     if ms[1] != -1:
@@ -285,7 +286,7 @@ class Orderer:
                 s = s2
                 dt = toks[s + 1]
                 t += dt * 64 if k64 else int(dt * k)
-                if t > limit or cpu_t < t:
+                if t > bound:
                     bc[1] = t
                     bc[2] = s
                     if t > limit:
