@@ -8,9 +8,10 @@ reached 18-20k against wrk's 23.5k. So a response is parsed in
 that same callback; the open model is a timer callback sending every request
 that has fallen due. uvloop is used when importable (it is optional). On
 asyncio's own selector loop the sockets are driven through ``add_reader``
-(``_RawTransport``) rather than asyncio's transports, which cost about 2.5
-times the CPU per request (their 256 KiB receive buffer is mmap()ed on every
-read), so the plain loop is as fast as uvloop here.
+(``_RawTransport``) rather than asyncio's transports: measured on the
+project's machines, raw sockets cost 12-15 µs of client CPU per request in
+every run, asyncio's transports between 13 and 34 µs depending on the run
+(see _RawTransport), uvloop's 11-14 µs.
 
 Timing uses ``time.perf_counter_ns``. Latency runs from the send time in the
 closed model and from the *due* time in the open model, so a service that
@@ -281,12 +282,13 @@ class _Conn(asyncio.Protocol):
 class _RawTransport:
     """Just enough of an asyncio transport over a non-blocking socket, driven by ``add_reader``.
 
-    Why: asyncio's own socket transport costs about 30 µs of CPU per request
-    here, against about 10 µs for a socket read through ``loop.add_reader`` and
-    written with ``sock.send`` (measured on the project's 2-core machines,
-    closed model, 32 connections), which is on a par with uvloop's transports.
-    Requests are small, so a write almost always goes out whole; the rest waits
-    for ``add_writer``.
+    Why: in interleaved runs (closed model, 32 connections, 2-core machine)
+    asyncio's own socket transport cost 30-34 µs of CPU per request while this
+    one cost 13-15 µs, on a par with uvloop; in other runs the two were equal.
+    The receive size matters: this class at first read 256 KiB at a time, as
+    asyncio's transport does, and cost 29-30 µs until it read 64 KiB. Requests
+    are small, so a write almost always goes out whole; the rest waits for
+    ``add_writer``.
     """
 
     __slots__ = ("_closed", "_fd", "_loop", "_out", "_peer", "_protocol", "_sock")
