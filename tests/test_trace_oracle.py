@@ -174,7 +174,7 @@ def test_transitions_equal_go_tool_trace_parsed(path, oracles):
     oracle = oracles[path.name]
     transitions, samples, syncs = _ours(path)
     assert len(transitions) == len(oracle.transitions)
-    for i, (a, b) in enumerate(zip(transitions, oracle.transitions)):
+    for i, (a, b) in enumerate(zip(transitions, oracle.transitions, strict=True)):
         assert a == b, f"transition #{i} differs: ours {a}, go tool trace {b}"
     assert samples == oracle.samples
     assert syncs == oracle.syncs

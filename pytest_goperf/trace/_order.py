@@ -18,6 +18,8 @@ rewrites (the old state packed into GoStatus/ProcStatus/ProcSteal arguments).
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 import numpy as np
 
 from ..errors import TraceParseError
@@ -56,10 +58,10 @@ def _heap_down(h: list, i: int) -> None:
     while True:
         m = i
         mt = h[i][1] if i < n else None
-        l = 2 * i + 1
-        if l < n and (mt is None or h[l][1] < mt):
-            m, mt = l, h[l][1]
-        r = l + 1
+        left = 2 * i + 1
+        if left < n and (mt is None or h[left][1] < mt):
+            m, mt = left, h[left][1]
+        r = left + 1
         if r < n and h[r][1] < mt:
             m = r
         if m == i:
@@ -726,8 +728,9 @@ class Orderer:
         return True
 
     @staticmethod
-    def _bad(typ: int, g: RawGeneration, why: str):
-        raise TraceParseError(f"broken trace: {F.SPECS[typ].name}: {why}", where=f"generation {g.gen} at byte {g.offset}")
+    def _bad(typ: int, g: RawGeneration, why: str) -> NoReturn:
+        raise TraceParseError(f"broken trace: {F.SPECS[typ].name}: {why}",
+                              where=f"generation {g.gen} at byte {g.offset}")
 
     @staticmethod
     def _req(m: int, cp: int, cg: int, typ: int, *, p: bool | None, g: bool | None) -> None:

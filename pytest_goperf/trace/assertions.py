@@ -33,7 +33,10 @@ def assert_runnable_below(m: TraceMetrics, limit: float, *, stat: str = "p99", p
 
 def assert_sched_latency_below(m: TraceMetrics, limit_ns: int, *, stat: str = "p99_ns",
                                trace_path: str | None = None) -> None:
-    """Fail when the scheduling-latency statistic ``stat`` (p50_ns, p90_ns, p99_ns, max_ns, total_ns) exceeds ``limit_ns``."""
+    """Fail when the scheduling-latency statistic ``stat`` exceeds ``limit_ns``.
+
+    ``stat`` is one of p50_ns, p90_ns, p99_ns, max_ns, total_ns.
+    """
     if stat not in ("p50_ns", "p90_ns", "p99_ns", "max_ns", "total_ns"):
         raise ValueError(f"stat must be one of p50_ns, p90_ns, p99_ns, max_ns, total_ns; got {stat!r}")
     value = getattr(m.sched_latency, stat)

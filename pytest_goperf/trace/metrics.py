@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import gc
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -105,8 +105,8 @@ class SchedLatency(LatencyStats):
 
     top_stacks: tuple[StackLatency, ...] = ()
 
-    def to_json(self) -> dict:
-        d = LatencyStats.to_json(self)
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(LatencyStats.to_json(self))
         d["top_stacks"] = [s.to_json() for s in self.top_stacks]
         return d
 
@@ -447,7 +447,7 @@ class _Accumulator:
         end = self.last
         duration = max(0, end - start)
         # close every open interval at the end of the window
-        for s, since, extra in zip(self.c_state.tolist(), self.c_since.tolist(), self.c_extra.tolist()):
+        for s, since, extra in zip(self.c_state.tolist(), self.c_since.tolist(), self.c_extra.tolist(), strict=True):
             if s == _RUNNING:
                 self.busy[extra] = self.busy.get(extra, 0) + end - since
             elif s == _WAITING:
@@ -495,7 +495,7 @@ class _Accumulator:
             goroutines_created=self.created,
             goroutines_ended=self.ended,
             goroutines_alive_at_end=int(self.c_gid.size),
-            blocked_ns=BlockedTime(**dict(zip(_CATEGORIES, (int(x) for x in self.blocked)))),
+            blocked_ns=BlockedTime(**dict(zip(_CATEGORIES, (int(x) for x in self.blocked), strict=True))),
             gc_ns=gc_ns,
             gc_share=gc_ns / duration if duration else 0.0,
             stw_ns=self.stw_ns,

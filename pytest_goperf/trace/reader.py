@@ -200,7 +200,7 @@ class OrderedGeneration:
     def rows(self) -> Iterator[tuple]:
         """The records as ``(typ, time_ns, m, p, g, a1, a2, a3, a4)`` tuples, in order."""
         it = iter(self.records)
-        return zip(*[it] * NFIELDS)
+        return zip(*[it] * NFIELDS, strict=True)
 
     def string(self, sid: int) -> str:
         return self.raw.strings.get(sid, "")
@@ -248,14 +248,7 @@ class TraceReader:
     def events(self) -> Iterator[TraceEvent]:
         """Yield every event as a typed record, in the toolchain's order."""
         for og in self.generations():
-            stack_cache: dict[int, Stack] = {}
-
-            def stack(sid: int) -> Stack:
-                s = stack_cache.get(sid)
-                if s is None:
-                    s = stack_cache[sid] = og.stack(sid)
-                return s
-
+            stack = _StackCache(og)
             for rec in og.rows():
                 ev = _to_event(rec, rec[1], og, stack)
                 if ev is not None:
@@ -266,6 +259,20 @@ class TraceReader:
         for ev in self.events():
             if type(ev) is GoTransition:
                 yield ev
+
+
+class _StackCache:
+    """One generation's stacks, resolved once each."""
+
+    def __init__(self, og: OrderedGeneration) -> None:
+        self.og = og
+        self.cache: dict[int, Stack] = {}
+
+    def __call__(self, sid: int) -> Stack:
+        s = self.cache.get(sid)
+        if s is None:
+            s = self.cache[sid] = self.og.stack(sid)
+        return s
 
 
 def _signed(x: int) -> int:
