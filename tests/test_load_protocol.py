@@ -88,9 +88,17 @@ def scripted_server(responder: Responder) -> Iterator[str]:
         server = await asyncio.start_server(handle, "127.0.0.1", 0)
         url.append(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}")
         ready.set()
-        await asyncio.Event().wait()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            server.close()
 
-    thread = threading.Thread(target=lambda: loop.run_until_complete(_forever(main())), daemon=True)
+    def run() -> None:
+        loop.run_until_complete(_forever(main()))
+        loop.run_until_complete(asyncio.sleep(0.05))  # let the transports' close callbacks run
+        loop.close()
+
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
     ready.wait(5)
     try:
@@ -98,7 +106,6 @@ def scripted_server(responder: Responder) -> Iterator[str]:
     finally:
         loop.call_soon_threadsafe(lambda: [t.cancel() for t in asyncio.all_tasks(loop)])
         thread.join(5)
-        loop.close()
 
 
 async def _forever(coro) -> None:
