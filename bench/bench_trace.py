@@ -4,7 +4,7 @@
 The trace is REAL runtime output: the example service (built with the machine's
 ``go``) runs on 127.0.0.1 with GOMAXPROCS=2 under a bounded load (/work,
 /defect/storm, /defect/contention) while ``/debug/pprof/trace?seconds=N`` is
-fetched (default 3 s, which gives 3-4 MB). ``--file`` times existing traces
+fetched (default 4 s, lengthened until the trace has at least 2 MB). ``--file`` times existing traces
 instead (no service needed; go still is).
 
 Printed side by side, from one run, best of ``--repeat`` (the two alternate):
@@ -91,7 +91,7 @@ def bench(path: Path, go: str, repeat: int) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--file", type=Path, nargs="*", default=[])
     args = ap.parse_args()
@@ -106,9 +106,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         binary = samplekit.build_service(Path(go).resolve(), Path(tmp) / "svc")
         path = Path(tmp) / "bench.trace"
-        capture_traces.capture(binary, path, procs=2, seconds=args.seconds, cpu_profile=False)
-        if path.stat().st_size < 2_000_000:
-            print(f"note: the trace is only {path.stat().st_size} bytes; use a longer --seconds", file=sys.stderr)
+        seconds = args.seconds
+        for _ in range(3):  # the event rate depends on the machine's load: lengthen until >= 2 MB
+            capture_traces.capture(binary, path, procs=2, seconds=seconds, cpu_profile=False)
+            if path.stat().st_size >= 2_000_000:
+                break
+            seconds *= 2
         bench(path, go, args.repeat)
     return 0
 
