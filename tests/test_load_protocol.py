@@ -378,3 +378,15 @@ def test_cancelled_arun_load_stops_sending(model):
 
     with scripted_server(script) as url:
         asyncio.run(main(url))
+
+
+def test_stop_event_ends_a_run_from_another_thread():
+    stop = threading.Event()
+    with scripted_server(always(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")) as url:
+        threading.Timer(0.3, stop.set).start()
+        t0 = time.monotonic()
+        r = run_load(url, model=ClosedModel(2), duration=30, stop=stop, use_uvloop=False)
+    assert time.monotonic() - t0 < 1.5
+    assert r.stopped_by == "stop_event"
+    assert 0.25 < r.duration < 1.0
+    assert r.completed == r.sent > 0 and r.failed == 0

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import math
 import socket
+import threading
 import time
 from array import array
 from collections import deque
@@ -423,7 +424,8 @@ class _Engine:
         self.late = 0
         self.in_flight = 0
         self.stopping = False
-        self.stopped_by: Literal["duration", "max_requests"] = "duration"
+        self.stopped_by: Literal["duration", "max_requests", "stop_event"] = "duration"
+        self.stop_event: threading.Event | None = None
         self.start_ns = 0
         self.window_ns = 0  # start of the measured window
         self.end_ns = 0  # planned end of sending
@@ -629,6 +631,9 @@ class _Engine:
         if self.shut:
             return
         now = _perf_ns()
+        if self.stop_event is not None and self.stop_event.is_set() and not self.stopping:
+            self.stopped_by = "stop_event"
+            self.stop_sending(now)
         for conn in [c for c in self.conns if c.req >= 0 and c.deadline <= now]:
             self.fail(conn, "timeout", f"no complete response within {self.timeout:g} s")
         self.flush()
@@ -907,6 +912,7 @@ async def arun_load(
     max_requests: int | None = None,
     timeout: float = 10.0,
     allow_remote: bool = False,
+    stop: threading.Event | None = None,
 ) -> LoadResult:
     """Run a bounded load against ``target`` on the running event loop; see :func:`run_load`."""
     if not isinstance(model, (OpenModel, ClosedModel)):
@@ -917,6 +923,7 @@ async def arun_load(
     _fd_headroom(model.concurrency if isinstance(model, ClosedModel) else model.connections)
     loop = asyncio.get_running_loop()
     engine = _Engine(loop, tgt, scen, prefix, model, warmup, duration, max_requests, timeout, raw=_raw_sockets(loop))
+    engine.stop_event = stop
     try:
         await engine.run()
     finally:
@@ -969,6 +976,7 @@ def run_load(
     timeout: float = 10.0,
     allow_remote: bool = False,
     use_uvloop: bool | None = None,
+    stop: threading.Event | None = None,
 ) -> LoadResult:
     """Run a bounded HTTP/1.1 keep-alive load against ``target`` and return what it achieved.
 
@@ -987,6 +995,8 @@ def run_load(
         counts as failed; it also bounds the wait for the last responses.
     :param allow_remote: allow a target that is not a loopback address.
     :param use_uvloop: None uses uvloop when importable; False never; True requires it.
+    :param stop: setting this event (from any thread) ends the sending within
+        about 50 ms; the answers outstanding are still awaited and counted.
     :raises ConfigError: a bad setting or a non-loopback target.
     :raises ServiceError: not one connection to the target could be opened.
     """
@@ -1008,6 +1018,7 @@ def run_load(
                 max_requests=max_requests,
                 timeout=timeout,
                 allow_remote=allow_remote,
+                stop=stop,
             )
         )
     finally:

@@ -52,7 +52,7 @@ class LoadResult:
     warmup: float
     duration: float
     elapsed: float
-    stopped_by: Literal["duration", "max_requests"]
+    stopped_by: Literal["duration", "max_requests", "stop_event"]
     sent: int
     completed: int
     failed: int
