@@ -159,8 +159,36 @@ def _add_baseline(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
+def _add_triage(sub: argparse._SubParsersAction) -> None:
+    def run(args: argparse.Namespace) -> int:
+        # Imported here so that other subcommands do not pay for the trace reader and the report.
+        from .triage._command import run_triage_command
+
+        return run_triage_command(args)
+
+    p = sub.add_parser(
+        "triage",
+        help="why is this Go service busy? capture a window from its pprof endpoint and rank the causes",
+        description="Capture a bounded window of a live Go service (execution trace and CPU profile of the same "
+        "seconds, goroutine dumps, the leak profile where served) into a timestamped folder, or re-read a saved "
+        "folder, then print the probable causes, most likely first, with their evidence. Exit status 1 when a "
+        "finding reaches --fail-on (for health checks), 2 on errors. Keys and rules: docs/triage.md.",
+    )
+    p.add_argument("target", metavar="URL_OR_DIR", help="a pprof base URL (http://127.0.0.1:6060) or a folder of captured files")
+    p.add_argument("--seconds", type=float, default=10.0, metavar="S", help="length of the captured window (default 10, at most 60)")
+    p.add_argument("--out", default="goperf-triage", metavar="DIR", help="where the timestamped capture folder goes (default ./goperf-triage)")
+    p.add_argument("--timeout", type=float, default=10.0, metavar="T", help="seconds each request may take beyond the window (default 10)")
+    p.add_argument("--max-mb", type=float, default=64.0, metavar="MB", help="largest file accepted from the service (default 64)")
+    p.add_argument("--main-module", metavar="PATH", help="the service's module path, so its packages count as user code")
+    p.add_argument("--fail-on", choices=("warning", "error", "never"), default="error",
+                   help="exit 1 when a finding reaches this level (default error)")
+    p.add_argument("--html", metavar="PATH", help="also write the self-contained HTML report here")
+    p.add_argument("--json", action="store_true", help="print the result as JSON (keys in docs/triage.md)")
+    p.set_defaults(handler=run)
+
+
 # Each subcommand registers itself here; keep them in the order of --help.
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_analyze, _add_load, _add_baseline]
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_analyze, _add_load, _add_baseline, _add_triage]
 
 
 def build_parser() -> argparse.ArgumentParser:

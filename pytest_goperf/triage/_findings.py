@@ -428,6 +428,8 @@ def analyse(inp: TriageInput, *, rules: Sequence[Rule] = RULES, main_module: str
         ]
         stacks = []
         for st in sl.top_stacks[:3]:
+            if st.share < 0.01:
+                continue
             frames = tuple(f"{f.function} {f.file}:{f.line}" for f in st.stack[:8])
             stacks.append(frames)
             ev.append(Evidence(f"{st.share:.0%} of the latency made runnable at",
@@ -525,10 +527,15 @@ def analyse(inp: TriageInput, *, rules: Sequence[Rule] = RULES, main_module: str
             add("hot_user_function", hottest.flat_share,
                 f"{hottest.name} {hottest.flat_share:.0%} of CPU (flat), CPU {util:.0%} busy; split {split}",
                 ev, _samples_by_goroutine(metrics, [hottest.name]), cap=busy)
-        std = [f for f in cpu.functions if f.cls == "stdlib"]
+        # Library code that another rule explains (lock, allocation, syscall frames) is left out here.
+        explained = {name for sig in signals.values() if sig.triggered for name in sig.functions}
+        std = [f for f in cpu.functions if f.cls == "stdlib" and f.name not in explained
+               and not _is_lock_code(f.name) and "Mutex)." not in f.name]
         if std:
-            add("stdlib_hot", classes.get("stdlib", 0.0),
-                f"standard library {classes.get('stdlib', 0.0):.0%} of CPU (flat), CPU {util:.0%} busy",
+            std_share = sum(f.flat_share for f in std)
+            add("stdlib_hot", std_share,
+                f"standard library {std_share:.0%} of CPU (flat, lock/allocation/syscall frames aside), "
+                f"CPU {util:.0%} busy",
                 [Evidence("CPU split (flat)", split)]
                 + [Evidence(f.name, f"flat {f.flat_share:.0%}, cum {f.cum_share:.0%}") for f in std[:5]],
                 _samples_by_goroutine(metrics, [std[0].name]), cap=busy)
