@@ -616,15 +616,22 @@ def _bound_towards_zero(cmp: Comparison, worse_side: bool) -> float:
 
 
 def _decide(
-    cmp: Comparison, alpha: float, p_worse: float, p_better: float, effect_rule: EffectRule, adjusted_note: str | None,
+    cmp: Comparison, alpha: float, p_worse: float, p_better: float, effect_rule: EffectRule, family: str | None,
 ) -> tuple[Status, str]:
+    """Verdict from the (possibly adjusted) p-values; ``family`` (e.g. "BH over 12")
+    says they were adjusted, and the reason then shows both the raw and adjusted p."""
     policy = cmp.policy
     if cmp.min_p is not None and cmp.min_p > alpha * (1 + 1e-12):
         return Status.NOT_ENOUGH_DATA, _not_enough_text(cmp, alpha)
     change = _describe_shift(cmp)
-    suffix = f", {adjusted_note}" if adjusted_note else ""
     floor = _floor_text(policy)
-    for worse_side, p in ((True, p_worse), (False, p_better)):
+
+    def p_text(raw: float | None, used: float) -> str:
+        raw = used if raw is None else raw
+        return f"p={raw:.3g} (adjusted {used:.3g}, {family})" if family else f"p={raw:.3g}"
+
+    sides = ((True, cmp.p_value, p_worse), (False, cmp.p_improved, p_better))
+    for worse_side, raw, p in sides:
         if p > alpha:
             continue
         at = cmp.shift if effect_rule == "estimate" else _bound_towards_zero(cmp, worse_side)
@@ -634,10 +641,11 @@ def _decide(
         what = "estimate" if effect_rule == "estimate" else f"{cmp.ci_level:.0%} CI bound"
         if _beyond_floor(policy, rel, abs_):
             status = Status.REGRESSED if worse_side else Status.IMPROVED
-            return status, f"{change}, p={p:.3g}{suffix}; {what} beyond the floor {floor}"
-        return Status.UNCHANGED, f"{change}, p={p:.3g}{suffix} but the {what} is within the floor {floor}"
-    p = min(p_worse, p_better)
-    return Status.UNCHANGED, f"~ {change}, p={p:.3g}{suffix} (not significant at alpha {alpha:g})"
+            return status, f"{change}, {p_text(raw, p)}; {what} beyond the floor {floor}"
+        return Status.UNCHANGED, f"{change}, {p_text(raw, p)} but the {what} is within the floor {floor}"
+    # Not significant either way: show the side the data lean to.
+    _, raw, p = min(sides, key=lambda side: side[2])
+    return Status.UNCHANGED, f"~ {change}, {p_text(raw, p)} (not significant at alpha {alpha:g})"
 
 
 def _describe_shift(cmp: Comparison) -> str:
@@ -728,8 +736,7 @@ def gate(
             verdicts.append(Verdict(cmp, Status.NOT_ENOUGH_DATA, None, _not_enough_text(cmp, alpha)))
             continue
         pw, pb = adj_worse[i], adj_better[i]
-        note = f"adjusted {min(pw, pb):.3g} ({label} over {m})" if m > 1 else None
-        status, reason = _decide(cmp, alpha, pw, pb, effect_rule, note)
+        status, reason = _decide(cmp, alpha, pw, pb, effect_rule, f"{label} over {m}" if m > 1 else None)
         verdicts.append(Verdict(cmp, status, pw, reason))
     return GateResult(tuple(verdicts), alpha, method, effect_rule, m, tuple(_family_notes(comparisons, family, alpha, method)))
 

@@ -385,3 +385,15 @@ def test_json_of_a_gate_is_stable_and_serialisable():
             "status_before_correction", "min_rounds_needed"} <= v.keys()
     assert v["status"] == "regressed" and v["ci_level"] == pytest.approx(0.9)
     assert doc["verdicts"][1]["status"] == "no baseline"
+
+
+def test_reasons_show_raw_and_adjusted_p():
+    b = np.array([1.0, 1.01, 0.99, 1.02, 0.98])
+    cmps = [compare(b, b * 1.2, CPU), compare(b, b * 1.2 + 0.001, CPU), compare(b, b[::-1] * 1.001, CPU)]
+    res = gate(cmps)
+    assert res.verdicts[0].status is Status.REGRESSED
+    # Two regressions of p = 1/252 among three: BH gives 3/2 * 1/252 to both.
+    assert "p=0.00397 (adjusted 0.00595, BH over 3)" in res.verdicts[0].reason
+    assert res.verdicts[0].p_adjusted == pytest.approx(1.5 / 252)
+    assert res.verdicts[2].reason.startswith("~ ")
+    assert "p=0.00397;" in gate(cmps[:1]).verdicts[0].reason  # a family of one: nothing to adjust
