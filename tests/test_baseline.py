@@ -429,3 +429,8 @@ def test_cli_prune_by_collecting(tmp_path, capsys, monkeypatch):
     code, _, err = _run(capsys, "prune", "--collect")
     assert code == 2 and "test collection" in err and "nothing pruned" in err
     assert len(store.list()) == 3
+
+
+def test_environment_from_json_tolerates_odd_values():
+    env = Environment.from_json({"gomaxprocs": "2", "cpu_count": 4, "build_flags": ["-race", 1], "os": "Linux x86_64"})
+    assert env.gomaxprocs is None and env.cpu_count == 4 and env.build_flags == ("-race", "1")
