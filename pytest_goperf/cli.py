@@ -107,7 +107,7 @@ def _add_load(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup", type=float, default=0.0, metavar="W", help="seconds of unmeasured load first (default 0)")
     p.add_argument("--max-requests", type=int, metavar="N", help="stop after N measured requests")
     p.add_argument("--timeout", type=float, default=10.0, metavar="T", help="seconds before a request fails (default 10)")
-    p.add_argument("--max-in-flight", type=int, default=1024, metavar="N", help="open model: cap on outstanding requests; more are dropped (default 1024)")
+    p.add_argument("--max-in-flight", type=int, default=None, metavar="N", help="open model: cap on outstanding requests; more are dropped (default: half a second's worth, at least 1024)")
     p.add_argument("--connections", type=int, default=64, metavar="N", help="open model: cap on connections; requests due while all are busy wait for one (default 64)")
     p.add_argument("--method", default="GET", help="HTTP method (default GET)")
     p.add_argument("-H", "--header", action="append", default=[], metavar="'NAME: VALUE'", help="extra request header (repeatable)")

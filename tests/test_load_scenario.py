@@ -132,3 +132,10 @@ def test_target_parsing():
         Target.parse("127.0.0.1:8080")
     with pytest.raises(ConfigError, match="not a valid URL"):
         Target.parse("http://127.0.0.1:99999/")
+
+
+def test_open_model_default_in_flight_cap_is_half_a_second():
+    assert OpenModel(100).in_flight_cap == 1024
+    assert OpenModel(10_000).in_flight_cap == 5000
+    assert OpenModel(1e6).in_flight_cap == 10_000
+    assert OpenModel(10_000, max_in_flight=7).in_flight_cap == 7

@@ -670,7 +670,7 @@ class _Engine:
         model = self.model
         assert isinstance(model, OpenModel)
         interval = 1e9 / model.rate
-        cap = model.max_in_flight
+        cap = model.in_flight_cap
         now = _perf_ns()
         i = self.tick_index
         due = self.start_ns + int(i * interval)

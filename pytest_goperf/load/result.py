@@ -39,7 +39,7 @@ class LoadResult:
     ``completed`` requests got a full HTTP response, whatever its status
     (``status_counts`` tells them apart); ``failed`` ones got none (see
     ``errors``); ``dropped`` ones were due in the open model but not sent
-    because ``max_in_flight`` requests were outstanding. ``late`` counts
+    because ``OpenModel.in_flight_cap`` requests were outstanding. ``late`` counts
     open-model requests sent more than ``LATE_AFTER_MS`` after their due time
     (the client could not keep up); their latency still counts from the due
     time. ``requests_per_second`` is ``completed / elapsed``.

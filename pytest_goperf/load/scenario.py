@@ -131,24 +131,36 @@ class OpenModel:
     latency, not as a lower send rate (no coordinated omission). Requests go
     out on up to ``connections`` keep-alive connections, opened as needed; a
     request due while all are busy waits for the next free one (its latency
-    still counts from its due time). A request that finds ``max_in_flight``
+    still counts from its due time). A request that finds ``in_flight_cap``
     requests outstanding (waiting or on the wire) is not sent: it counts as dropped.
 
     :param rate: requests per second (> 0).
-    :param max_in_flight: cap on outstanding requests.
+    :param max_in_flight: cap on outstanding requests; by default half a
+        second's worth (``rate / 2``), at least 1024 and at most
+        ``HARD_IN_FLIGHT_CAP``, so that a short stall of the client or the
+        service delays requests rather than dropping them.
     :param connections: cap on open connections (a bounded pool, like wrk2's,
         so that a stall does not turn into a storm of new connections).
     """
 
     rate: float
-    max_in_flight: int = 1024
+    max_in_flight: int | None = None
     connections: int = 64
 
     def __post_init__(self) -> None:
         if not (isinstance(self.rate, (int, float)) and math.isfinite(self.rate) and self.rate > 0):
             raise ConfigError(f"open-model rate must be a positive number of requests per second, got {self.rate!r}")
-        _check_in_flight(self.max_in_flight, "max_in_flight")
+        if self.max_in_flight is not None:
+            _check_in_flight(self.max_in_flight, "max_in_flight")
         _check_in_flight(self.connections, "connections")
+
+
+    @property
+    def in_flight_cap(self) -> int:
+        """The effective cap on outstanding requests."""
+        if self.max_in_flight is not None:
+            return self.max_in_flight
+        return min(HARD_IN_FLIGHT_CAP, max(1024, math.ceil(self.rate / 2)))
 
 
 @dataclass(frozen=True, slots=True)
