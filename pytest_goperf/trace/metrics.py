@@ -313,7 +313,6 @@ class _Accumulator:
                             int(times[-1]))
 
         # Rows = carried open states, then this generation's transitions; stable sort by goroutine.
-        nc = self.c_gid.size
         a_gid = np.concatenate((self.c_gid, gid))
         a_to = np.concatenate((self.c_state, to))
         a_t = np.concatenate((self.c_since, t))
@@ -372,7 +371,6 @@ class _Accumulator:
         self.c_extra = a_extra[open_]
         self.c_started = started[open_]
         self.c_fresh = a_fresh[open_] & ~started[open_]
-        del nc
         self._keep_frames(og)
 
     @staticmethod

@@ -205,7 +205,7 @@ class OrderedGeneration:
     def string(self, sid: int) -> str:
         return self.raw.strings.get(sid, "")
 
-    def stack(self, sid: int, _cache: dict | None = None) -> Stack:
+    def stack(self, sid: int) -> Stack:
         if sid == 0:
             return ()
         pcs = self.raw.stacks.get(sid)
