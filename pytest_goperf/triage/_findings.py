@@ -11,6 +11,7 @@ the trace by goroutine id.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
@@ -37,6 +38,15 @@ LOCK_STATES: frozenset[str] = frozenset({"sync.Mutex.Lock", "sync.RWMutex.Lock",
 ALLOC_FUNCTIONS = ("runtime.mallocgc",)
 LOCK_FUNCTIONS = ("sync.(*Mutex).lockSlow", "internal/sync.(*Mutex).lockSlow", "sync.(*Mutex).Lock",
                   "internal/sync.(*Mutex).Lock", "runtime.futex")
+#: Frames of goroutines contending for a sync lock. Bare runtime.futex is left out: the
+#: scheduler uses it to park and wake threads in every busy server (11 % of a healthy
+#: example service's CPU under load), so alone it says nothing about locks.
+LOCK_RE = re.compile(
+    r"(internal/)?sync\.\(\*(RW)?Mutex\)\.(Lock|Unlock|lockSlow|unlockSlow|rUnlockSlow|RLock|RUnlock)"
+    r"|(internal/)?sync\.runtime_(Semacquire|SemacquireMutex|SemacquireRWMutex|SemacquireRWMutexR|Semrelease)"
+    r"|runtime\.(semacquire1|semrelease1)"
+)
+LOCK_PATTERN = "re:" + LOCK_RE.pattern
 #: Frames kept for a cluster's key: goroutines whose innermost frames agree are one cluster.
 PREFIX_FRAMES = 4
 STORIES = 3  # goroutines shown per finding
@@ -379,17 +389,18 @@ def analyse(inp: TriageInput, *, rules: Sequence[Rule] = RULES, main_module: str
         utilisation = metrics.utilisation
 
     dump = {g.id: g for g in inp.goroutines}
+    lock_floor: Level = "info"
     clusters = clusters_of(inp.goroutines, inp.goroutines_start, timeline)
     by_key = {r.key: r for r in rules}
     found: list[Finding] = []
     measures: list[Measure] = []
 
     def add(key: str, value: float, summary: str, evidence: list[Evidence], ids: Sequence[int] = (),
-            stacks: Sequence[tuple[str, ...]] = (), cap: Level = "error") -> None:
+            stacks: Sequence[tuple[str, ...]] = (), cap: Level = "error", floor: Level = "info") -> None:
         rule = by_key.get(key)
         if rule is None:
             return
-        level = min(_level(rule, value), cap, key=level_rank)
+        level = max(min(_level(rule, value), cap, key=level_rank), floor, key=level_rank)
         measures.append(Measure(key, value, level, rule.warning, rule.error))
         if level == "info":
             return
@@ -411,8 +422,9 @@ def analyse(inp: TriageInput, *, rules: Sequence[Rule] = RULES, main_module: str
         top = leaked_clusters[0] if leaked_clusters else None
         summary = (f"{leaked} goroutines can never run again" +
                    (f"; most in [{top.state}] at {top.top_function} (created by {top.created_by})" if top else ""))
+        # Newest first: the ones the trace saw being created (when, by whom) come first.
         add("leak_proven", leaked, summary, ev,
-            [i for c in leaked_clusters for i in c.ids if dump[i].leaked],
+            [i for c in leaked_clusters for i in reversed(c.ids) if dump[i].leaked],
             [c.stack for c in leaked_clusters[:3]])
 
     if metrics is not None:
@@ -437,7 +449,7 @@ def analyse(inp: TriageInput, *, rules: Sequence[Rule] = RULES, main_module: str
         ids: list[int] = []
         if timeline is not None:
             ids = [g.id for g in sorted(timeline.goroutines.values(), key=lambda g: -g.state_ns.get("runnable", 0))[:20]]
-        lock_wakeups = sum(st.share for st in sl.top_stacks if st.stack and _is_lock_code(st.stack[0].function))
+        lock_wakeups = sum(st.share for st in sl.top_stacks if any(_is_lock_code(f.function) for f in st.stack))
         consequence = ""
         if lock_wakeups >= LOCK_WAKEUP_SHARE:
             consequence = (f"; {lock_wakeups:.0%} of the latency is goroutines handed a lock "
@@ -447,6 +459,9 @@ def analyse(inp: TriageInput, *, rules: Sequence[Rule] = RULES, main_module: str
             f"p95 {metrics.runnable.p95:.0f} runnable goroutines for {procs} processors "
             f"({per_p.p95:.1f} per processor), scheduling latency p99 {_ms(sl.p99_ns)}" + consequence,
             ev, ids, stacks, cap="warning" if consequence else "error")
+        if consequence and "runnable_backlog" in by_key:
+            # The root cause takes the level its consequence would have had.
+            lock_floor = _level(by_key["runnable_backlog"], per_p.p95)
 
         syscall_per_p = metrics.blocked_ns.syscall / max(1, metrics.duration_ns) / procs
         in_syscall = [c for c in clusters if c.state == "syscall"]
@@ -498,10 +513,11 @@ def analyse(inp: TriageInput, *, rules: Sequence[Rule] = RULES, main_module: str
             + (f"; mostly from {callers[0][0]}" if callers else ""),
             ev, _samples_by_goroutine(metrics, ALLOC_FUNCTIONS), cap=busy)
 
-        locks = signals["locks"]
+        lock_share = cpu.hot_share(LOCK_PATTERN, cum=True)
+        lock_names = [f.name for f in cpu.top(len(cpu.functions), cum=True) if LOCK_RE.fullmatch(f.name)]
         waiting = [c for c in clusters if c.state in LOCK_STATES]
         n_wait = sum(c.count for c in waiting)
-        ev = [Evidence("lock frames (cum)", f"{locks.share:.0%} of CPU ({', '.join(locks.functions[:4])})"),
+        ev = [Evidence("lock frames (cum)", f"{lock_share:.0%} of CPU ({', '.join(lock_names[:4])})"),
               Evidence("goroutines waiting on a lock at the end", str(n_wait))]
         ev += [Evidence(f"{c.count} in [{c.state}]", f"{_first_user(c.stack) or c.top_function}") for c in waiting[:3]]
         lock_callers = _callers(cpu, "sync.(*Mutex).Lock") or _callers(cpu, "internal/sync.(*Mutex).Lock")
@@ -509,14 +525,15 @@ def analyse(inp: TriageInput, *, rules: Sequence[Rule] = RULES, main_module: str
             ev.append(Evidence("locking functions (cum)", ", ".join(f"{n} {s:.0%}" for n, s in lock_callers)))
         if metrics is not None:
             handed = sum(st.share for st in metrics.sched_latency.top_stacks
-                         if st.stack and _is_lock_code(st.stack[0].function))
+                         if any(_is_lock_code(f.function) for f in st.stack))
             if handed:
                 ev.append(Evidence("scheduling latency of goroutines woken by lock code", f"{handed:.0%}"))
         ids = [i for c in waiting for i in c.ids] or _samples_by_goroutine(metrics, LOCK_FUNCTIONS)
-        add("lock_contention", locks.share,
-            f"lock frames {locks.share:.0%} of CPU, {n_wait} goroutines waiting on a lock"
+        add("lock_contention", lock_share,
+            f"lock frames {lock_share:.0%} of CPU, {n_wait} goroutines waiting on a lock"
             + (f"; taken in {lock_callers[0][0]}" if lock_callers else ""),
-            ev, ids, [c.stack for c in waiting[:3]], cap=busy)
+            ev, ids, [c.stack for c in waiting[:3]], cap=busy,
+            floor=lock_floor if busy == "error" and lock_share >= by_key["lock_contention"].warning else "info")
 
         user = [f for f in cpu.functions if f.cls == "user"]
         hottest = user[0] if user else None
@@ -567,7 +584,7 @@ def analyse(inp: TriageInput, *, rules: Sequence[Rule] = RULES, main_module: str
             f"created by {c.created_by}; " + ", ".join(why),
             [Evidence(f"{m} in [{cl.state}]", f"{cl.top_function}" + (f", created by {cl.created_by}" if cl.created_by else "")
                       + (f", grew by {cl.grew}" if cl.grew is not None else "")) for m, cl in suspects[:5]],
-            [i for i in c.ids if not dump[i].leaked], [cl.stack for _, cl in suspects[:3]])
+            [i for i in reversed(c.ids) if not dump[i].leaked], [cl.stack for _, cl in suspects[:3]])
     elif "leak_suspected" in by_key:
         add("leak_suspected", 0, "", [])
 
@@ -583,7 +600,7 @@ def analyse(inp: TriageInput, *, rules: Sequence[Rule] = RULES, main_module: str
 def _is_lock_code(function: str) -> bool:
     """Whether a goroutine made runnable here was handed a lock (Unlock, semrelease)."""
     return ("Mutex)." in function and "nlock" in function) or function.startswith(
-        ("sync.runtime_Semrelease", "internal/sync.runtime_Semrelease", "runtime.semrelease"))
+        ("sync.runtime_Semrelease", "internal/sync.runtime_Semrelease", "runtime.semrelease", "runtime.goyield"))
 
 
 def _first_user(stack: Sequence[str]) -> str | None:

@@ -61,7 +61,7 @@ RULES: Final[tuple[Rule, ...]] = (
          "this function is where the CPU goes: optimise it or call it less (see its callers in the flame graph)"),
     Rule("leak_suspected", "suspected goroutine leak",
          "goroutines in one cluster blocked on a channel, select or lock, that grew or never ran in the window",
-         20, 100,
+         20, 50,
          "check who should wake these goroutines; a before/after diff or the leak profile confirms it"),
     Rule("syscall_pileup", "system call pile-up",
          "mean goroutines in system calls per processor", 1.5, 4.0,

@@ -1,0 +1,252 @@
+"""goperf triage against the example service: each defect route under load comes out as the top finding.
+
+Every scenario captures a real window (execution trace and CPU profile of the
+same seconds, goroutine dumps, the leak profile) from a private copy of the
+example service while the built-in load engine drives one route, then runs
+the findings engine on the saved folder, as ``goperf triage DIR`` does.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from pytest_goperf.cli import main
+from pytest_goperf.errors import ConfigError, GoperfError, ParseError, PprofError
+from pytest_goperf.load import ClosedModel, OpenModel, run_load
+from pytest_goperf.trace import compute_metrics
+from pytest_goperf.triage import (
+    FILES,
+    RULES,
+    CaptureLimits,
+    Triage,
+    analyse,
+    capture,
+    level_rank,
+    load_folder,
+    rules_with,
+    trace_timeline,
+)
+
+SECONDS = 2.0
+SAMPLES = Path(__file__).parent / "samples" / "traces"
+
+
+def triage_under_load(service, path: str, model, tmp_path: Path, *, max_requests: int | None = None) -> tuple[Triage, Path]:
+    """Drive ``path`` from a thread, capture one window in the middle of it, analyse the saved folder."""
+    errors: list[BaseException] = []
+
+    def drive() -> None:
+        try:
+            run_load(service.url, path, model=model, duration=SECONDS + 2.5, max_requests=max_requests, timeout=20)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    th = threading.Thread(target=drive, daemon=True)
+    th.start()
+    time.sleep(0.6)  # the load is running before the window opens
+    result = capture(service.pprof_url, tmp_path, limits=CaptureLimits(seconds=SECONDS))
+    th.join(SECONDS + 30)
+    assert not errors, errors
+    assert not result.errors, result.errors
+    return analyse(load_folder(result.directory)), result.directory
+
+
+@pytest.fixture
+def fresh_service(go_service_factory):
+    """A private example service: leaks and load stay out of the shared one."""
+    return go_service_factory()
+
+
+@pytest.mark.parametrize(
+    ("path", "key", "evidence"),
+    [
+        ("/defect/storm?n=2000&work=20", "runnable_backlog", "per processor"),
+        ("/work?n=2000", "hot_user_function", "main.spinCore"),
+        ("/defect/contention?n=32&iters=2000", "lock_contention", "main.contendedUpdate"),
+        ("/defect/alloc?n=20000", "allocation_storm", "main.allocationStorm"),
+    ],
+    ids=["storm", "cpu", "contention", "alloc"],
+)
+def test_defect_route_is_the_top_finding(fresh_service, tmp_path, path, key, evidence):
+    triage, _ = triage_under_load(fresh_service, path, ClosedModel(4), tmp_path)
+    top = triage.findings[0]
+    assert top.key == key, triage.to_text()
+    assert top.level == "error", triage.to_text()
+    assert evidence in top.summary, top.summary
+    text = triage.to_text()
+    assert text.splitlines()[4].split()[1] == "error"  # the root-cause table's first row
+    if key == "runnable_backlog":
+        m = triage.metrics
+        assert m is not None and m.runnable_per_p.p95 >= 16
+        assert top.value == m.runnable_per_p.p95
+        assert top.stacks, "the stacks that made the backlog runnable"
+        # The goroutines shown waited longest to run, and the trace saw them wait.
+        assert top.stories and top.stories[0].state_ns[0][0] in ("runnable", "waiting")
+    if key == "hot_user_function":
+        assert triage.cpu is not None
+        assert top.value == triage.cpu.get("main.spinCore").flat_share or top.value == triage.cpu.get("main.hashPayload").flat_share
+        assert any(e.label == "CPU split (flat)" and "user" in e.value for e in top.evidence)
+        # Aligned by id: the goroutines shown ran the hot function in the trace's CPU samples.
+        assert top.stories and top.stories[0].cpu_samples > 0
+    if key == "lock_contention":
+        assert any("lock code" in e.label for e in top.evidence)
+        backlog = [f for f in triage.findings if f.key == "runnable_backlog"]
+        assert not backlog or "consequence of lock contention" in backlog[0].summary
+    if key == "allocation_storm":
+        assert triage.cpu is not None and triage.cpu.hot_share("runtime.mallocgc", cum=True) == pytest.approx(
+            next(x.value for x in triage.measures if x.key == key), abs=0.2)
+
+
+@pytest.mark.parametrize(
+    ("path", "key", "function", "creator"),
+    [
+        ("/defect/leak-orphan?n=50", "leak_proven", "main.orphanReceiver", "main.leakOrphan"),
+        ("/defect/leak-nil-send", "leak_proven", "main.nilSender", "main.leakNilSend"),
+        ("/defect/leak-global?n=50", "leak_suspected", "main.globalWaiter", "main.leakGlobal"),
+        ("/defect/leak-ticker", "leak_suspected", "main.tickerLoop", "main.leakTicker"),
+    ],
+    ids=["orphan", "nil-send", "global", "ticker"],
+)
+def test_leak_route_is_the_top_finding(fresh_service, tmp_path, path, key, function, creator):
+    triage, folder = triage_under_load(fresh_service, path, OpenModel(rate=40), tmp_path, max_requests=100)
+    top = triage.findings[0]
+    assert top.key == key, triage.to_text()
+    assert top.level == "error", triage.to_text()
+    assert function in top.summary and creator in top.summary, top.summary
+    dump = {g.id: g for g in load_folder(folder).goroutines}
+    # Every id given as evidence is a goroutine of the dump at that function, leaked where proven.
+    assert len(top.goroutine_ids) >= 20
+    for gid in top.goroutine_ids:
+        g = dump[gid]
+        assert g.has_function(function)
+        assert g.leaked == (key == "leak_proven")
+    # Time + space: a goroutine created during the window is found in the trace by its id,
+    # with its creator's stack at the `go` statement.
+    created = [s for s in top.stories if s.created_ns is not None]
+    story = created[0] if created else None
+    if story is None:
+        tl = triage.timeline
+        assert tl is not None
+        story_ids = [i for i in top.goroutine_ids if tl.goroutines.get(i) and tl.goroutines[i].created_ns is not None]
+        assert story_ids, "some leaked goroutines were created inside the window"
+        g = tl.goroutines[story_ids[0]]
+        assert any(f.function == creator for f in g.creator_stack)
+    else:
+        assert story.creator is not None and any(creator in f for f in story.creator_stack)
+        assert 0 <= story.created_ns <= triage.metrics.duration_ns
+
+
+def test_healthy_service_has_no_finding_above_info(fresh_service, tmp_path):
+    triage, folder = triage_under_load(fresh_service, "/items", ClosedModel(2), tmp_path)
+    assert triage.cpu_utilisation is not None and triage.cpu_utilisation > 0.1, "the service was under load"
+    assert triage.above("info") == (), triage.to_text()
+    assert main(["triage", str(folder), "--fail-on", "warning"]) == 0
+
+
+def test_cli_exit_status_json_and_html(fresh_service, tmp_path, capsys):
+    _, folder = triage_under_load(fresh_service, "/defect/leak-nil-send", OpenModel(rate=25), tmp_path, max_requests=40)
+    capsys.readouterr()
+    assert main(["triage", str(folder), "--json"]) == 1  # an error finding: a failing health check
+    data = json.loads(capsys.readouterr().out)
+    assert data["kind"] == "triage" and data["worst_level"] == "error"
+    assert data["findings"][0]["key"] == "leak_proven"
+    assert "leak_proven" in data["measures"] and set(data["measures"]) <= {r.key for r in RULES}
+    assert main(["triage", str(folder), "--fail-on", "never"]) == 0
+    # Raised thresholds make the same window pass.
+    t = analyse(load_folder(folder), rules=rules_with({"leak_proven": (10**6, 10**6)}))
+    assert all(f.key != "leak_proven" for f in t.findings)
+    # Capture from the URL, with the HTML report.
+    html = tmp_path / "r.html"
+    rc = main(["triage", fresh_service.pprof_url, "--seconds", "1", "--out", str(tmp_path / "cap"), "--html", str(html)])
+    assert rc == 1
+    [folder2] = (tmp_path / "cap").iterdir()
+    assert {p.name for p in folder2.iterdir()} >= {FILES[k] for k in ("trace", "cpu", "goroutines", "goroutines_start",
+                                                                      "goroutines_debug1", "goroutineleak", "meta")}
+    assert "goroutine leak" in html.read_text()
+
+
+def test_capture_is_bounded(fresh_service, tmp_path):
+    with pytest.raises(ConfigError, match="between 0 and 60"):
+        capture(fresh_service.pprof_url, tmp_path, limits=CaptureLimits(seconds=120))
+    # A cap smaller than the trace: the file is refused with a message, the rest is captured.
+    small = capture(fresh_service.pprof_url, tmp_path, limits=CaptureLimits(seconds=1, max_bytes=64))
+    assert "more than 64 bytes" in small.errors["trace"] and "trace" not in small.files
+    assert "goroutines" in small.files
+    inp = load_folder(small.directory)
+    assert inp.trace is None and any("trace was not captured" in n for n in inp.notes)
+
+
+def test_second_cpu_profile_is_explained_and_triage_goes_on(fresh_service, tmp_path):
+    """Only one CPU profile can run in a process: someone else's is running during our window."""
+    import httpx
+
+    other = threading.Thread(
+        target=lambda: httpx.get(f"{fresh_service.pprof_url}/debug/pprof/profile", params={"seconds": 3}, timeout=30,
+                                 trust_env=False),
+        daemon=True)
+    other.start()
+    time.sleep(0.5)
+    result = capture(fresh_service.pprof_url, tmp_path, limits=CaptureLimits(seconds=1))
+    other.join(30)
+    assert "only one can run at a time" in result.errors["cpu"]
+    triage = analyse(load_folder(result.directory))
+    assert triage.metrics is not None
+    assert any("cpu was not captured" in n for n in triage.notes)
+
+
+def test_unreadable_folders_raise_our_errors(tmp_path, capsys):
+    with pytest.raises(GoperfError, match="holds no file goperf can read"):
+        (tmp_path / "x.txt").write_text("hello")
+        load_folder(tmp_path)
+    trace = (SAMPLES / "go1.26-p2.trace").read_bytes()
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    (cut / "trace.out").write_bytes(trace[: len(trace) // 3])
+    with pytest.raises(ParseError):
+        analyse(load_folder(cut))
+    assert main(["triage", str(cut)]) == 2
+    assert "goperf: error:" in capsys.readouterr().err
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / FILES["goroutines"]).write_text("goroutine 1 [running]:\nmain.main()\n\tnot a file line\n")
+    with pytest.raises(ParseError, match="goroutines.txt"):
+        load_folder(bad)
+
+
+def test_files_captured_by_hand_are_recognised_by_content(tmp_path):
+    (tmp_path / "t.bin").write_bytes((SAMPLES / "go1.24-p4-cpu.trace").read_bytes())
+    inp = load_folder(tmp_path)
+    assert inp.trace is not None and inp.cpu_profile is None
+    triage = analyse(inp)
+    assert triage.metrics is not None and triage.timeline is not None
+    assert triage.cpu is not None, "hot functions from the trace's CPU samples when there is no profile"
+
+
+@pytest.mark.parametrize("name", ["go1.26-p2.trace", "go1.24-p4-cpu.trace", "go1.22-p2.trace"])
+def test_timeline_agrees_with_the_trace_metrics(name):
+    """The runnable series and latency histogram against compute_metrics (itself checked against go tool trace)."""
+    data = (SAMPLES / name).read_bytes()
+    m = compute_metrics(data)
+    tl = trace_timeline(data)
+    assert tl.duration_ns == m.duration_ns
+    mean = sum(tl.runnable.mean) / len(tl.runnable.mean)
+    assert mean == pytest.approx(m.runnable.mean, rel=0.02, abs=0.05)
+    assert max(tl.runnable.peak) == m.runnable.max
+    assert tl.latency.total == pytest.approx(m.sched_latency.count, rel=0.02, abs=5)
+    # Time spent per state adds up, for each goroutine, to at most the window.
+    for g in tl.goroutines.values():
+        assert sum(g.state_ns.values()) <= tl.duration_ns
+    assert sum(g.cpu_samples for g in tl.goroutines.values()) == sum(1 for s in m.cpu_samples if s.goroutine >= 0)
+
+
+def test_levels_and_rules_are_data():
+    assert [level_rank(x) for x in ("info", "warning", "error")] == [0, 1, 2]
+    for r in RULES:
+        assert r.warning <= r.error, r.key
+    with pytest.raises(KeyError, match="unknown rule"):
+        rules_with({"nope": (1, 2)})
