@@ -18,7 +18,17 @@ from pathlib import Path
 
 import pytest
 
-from pytest_goperf.trace import CPUSample, GoTransition, ProcTransition, SyncEvent, TraceReader, compute_metrics
+from pytest_goperf.trace import (
+    CPUSample,
+    GoTransition,
+    LabelEvent,
+    MetricEvent,
+    ProcTransition,
+    RangeEvent,
+    SyncEvent,
+    TraceReader,
+    compute_metrics,
+)
 
 SAMPLES = Path(__file__).parent / "samples" / "traces"
 TRACES = sorted(p for p in SAMPLES.glob("go1.*.trace") if not p.name.startswith("go1.21"))
@@ -27,6 +37,14 @@ _TRANSITION = re.compile(
     r'^M=(-?\d+) P=(-?\d+) G=(-?\d+) StateTransition Time=(\d+) (GoID|ProcID)=(-?\d+) (\w+)->(\w+) Reason="(.*)"$')
 _SAMPLE = re.compile(r"^M=(-?\d+) P=(-?\d+) G=(-?\d+) StackSample Time=(\d+)$")
 _SYNC = re.compile(r"^M=-1 P=-1 G=-1 Sync Time=(\d+) N=(\d+)")
+_ANY = re.compile(r"^M=(-?\d+) P=(-?\d+) G=(-?\d+) (\w+) Time=(\d+)(.*)$")
+_DETAIL = {
+    "Metric": re.compile(r' Name="(.*?)" Value=Value\{Uint64\((\d+)\)\}'),
+    "RangeBegin": re.compile(r' Name="(.*?)"'),
+    "RangeActive": re.compile(r' Name="(.*?)"'),
+    "RangeEnd": re.compile(r' Name="(.*?)"'),
+    "Label": re.compile(r' Label="(.*?)"'),
+}
 
 
 @dataclass
@@ -36,6 +54,7 @@ class Oracle:
     syncs: list[tuple]  # (time, n)
     sched_count: int
     sched_total_ns: int
+    events: list[tuple]  # every event: (kind, time, detail)
 
 
 def _uvarint(b: bytes, i: int) -> tuple[int, int]:
@@ -95,11 +114,16 @@ def _pprof_totals(profile: bytes) -> tuple[int, int]:
 def _run_oracle(go: str, path: Path) -> Oracle:
     parsed = subprocess.run([go, "tool", "trace", "-d=parsed", str(path)], capture_output=True, text=True,
                             check=True, timeout=120).stdout
-    transitions, samples, syncs = [], [], []
+    transitions, samples, syncs, events = [], [], [], []
     lines = parsed.splitlines()
     for i, line in enumerate(lines):
         if not line.startswith("M="):
             continue
+        a = _ANY.match(line)
+        if a:
+            d = _DETAIL.get(a[4])
+            detail = d.search(a[6]).groups() if d else ()
+            events.append((a[4], int(a[5]), detail))
         m = _TRANSITION.match(line)
         if m:
             g = m.groups()
@@ -116,7 +140,7 @@ def _run_oracle(go: str, path: Path) -> Oracle:
     profile = subprocess.run([go, "tool", "trace", "-pprof=sched", str(path)], capture_output=True, check=True,
                              timeout=120).stdout
     count, total = _pprof_totals(profile)
-    return Oracle(transitions, samples, syncs, count, total)
+    return Oracle(transitions, samples, syncs, count, total, events)
 
 
 @pytest.fixture(scope="session")
@@ -187,6 +211,33 @@ def test_sched_latency_equals_pprof_sched(path, oracles, metrics):
     assert oracle.sched_total_ns > 0
     assert m.sched_latency.count == oracle.sched_count
     assert abs(m.sched_latency.total_ns - oracle.sched_total_ns) <= 0.01 * oracle.sched_total_ns
+
+
+_KIND = {GoTransition: "StateTransition", ProcTransition: "StateTransition", CPUSample: "StackSample",
+         SyncEvent: "Sync", MetricEvent: "Metric", LabelEvent: "Label"}
+
+
+@pytest.mark.parametrize("path", TRACES, ids=lambda p: p.stem)
+def test_every_event_equals_go_tool_trace_parsed(path, oracles):
+    """Every event of every kind (metrics, GC/STW/sweep/assist ranges, labels, ...) in order, with its time."""
+    ours = []
+    for ev in TraceReader(path.read_bytes()).events():
+        kind = _KIND.get(type(ev))
+        detail: tuple = ()
+        if isinstance(ev, RangeEvent):
+            kind = "Range" + ev.phase.capitalize()
+            detail = (ev.name,)
+        elif isinstance(ev, MetricEvent):
+            detail = (ev.name, str(ev.value))
+        elif isinstance(ev, LabelEvent):
+            detail = (ev.label,)
+        assert kind is not None, f"unexpected event {ev}"
+        ours.append((kind, ev.time_ns, detail))
+    theirs = oracles[path.name].events
+    assert {k for k, _, _ in theirs} >= {"Sync", "StateTransition", "Metric", "RangeBegin", "RangeEnd"}
+    assert len(ours) == len(theirs)
+    for i, (a, b) in enumerate(zip(ours, theirs, strict=True)):
+        assert a == b, f"event #{i} differs: ours {a}, go tool trace {b}"
 
 
 @pytest.mark.parametrize("path", TRACES, ids=lambda p: p.stem)
