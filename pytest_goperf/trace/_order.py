@@ -182,118 +182,127 @@ class Orderer:
                     ms = mstates[m] = [-1, -1]
                 bc[6] = ms
             stalled = False
-            while True:
-                typ = toks[s]
-                ok = False
-                if ms is None:
-                    pass
-                elif typ == 16:  # GoStart
-                    gid = toks[s + 2]
-                    seq = toks[s + 3]
-                    st = gs.get(gid)
-                    if st is not None and st[0] == _G_RUNNABLE and st[1] == gen and seq == st[2] + 1 \
-                            and ms[1] != -1 and ms[0] == -1:
-                        st[0] = _G_RUNNING
-                        st[2] = seq
-                        out_append((16, t, m, ms[1], -1, gid, seq, 0, 0))
-                        ms[0] = gid
-                        ok = True
-                elif typ == 21:  # GoUnblock
-                    gid = toks[s + 2]
-                    seq = toks[s + 3]
-                    st = gs.get(gid)
-                    if st is not None and st[0] == _G_WAITING and st[1] == gen and seq == st[2] + 1:
-                        st[0] = _G_RUNNABLE
-                        st[2] = seq
-                        out_append((21, t, m, ms[1], ms[0], gid, seq, toks[s + 4], 0))
-                        ok = True
-                elif typ == 17 or typ == 19 or typ == 20:  # GoDestroy, GoStop, GoBlock
-                    cg = ms[0]
-                    st = gs.get(cg)
-                    if st is not None and st[0] == _G_RUNNING and ms[1] != -1:
-                        if typ == 17:
-                            del gs[cg]
-                            out_append((17, t, m, ms[1], cg, 0, 0, 0, 0))
-                        else:
-                            st[0] = _G_WAITING if typ == 20 else _G_RUNNABLE
-                            out_append((typ, t, m, ms[1], cg, toks[s + 2], toks[s + 3], 0, 0))
-                        ms[0] = -1
-                        ok = True
-                elif typ == 14:  # GoCreate
-                    nid = toks[s + 2]
-                    cst = gs.get(ms[0])
-                    if ms[1] != -1 and (cst is None or cst[0] == _G_RUNNING) and nid not in gs:
-                        gs[nid] = [_G_RUNNABLE, gen, 0]
-                        out_append((14, t, m, ms[1], ms[0], nid, toks[s + 3], toks[s + 4], 0))
-                        ok = True
-                elif typ == 22:  # GoSyscallBegin
-                    cg = ms[0]
-                    st = gs.get(cg)
-                    pst = ps.get(ms[1])
-                    seq = toks[s + 2]
-                    if st is not None and st[0] == _G_RUNNING and pst is not None and pst[1] == gen \
-                            and seq == pst[2] + 1:
-                        st[0] = _G_SYSCALL
-                        pst[0] = _P_SYSCALL
-                        pst[2] = seq
-                        out_append((22, t, m, ms[1], cg, seq, toks[s + 3], 0, 0))
-                        ok = True
-                elif typ == 23:  # GoSyscallEnd
-                    cg = ms[0]
-                    st = gs.get(cg)
-                    pst = ps.get(ms[1])
-                    if st is not None and st[0] == _G_SYSCALL and pst is not None and pst[0] == _P_SYSCALL:
-                        st[0] = _G_RUNNING
-                        pst[0] = _P_RUNNING
-                        out_append((23, t, m, ms[1], cg, 0, 0, 0, 0))
-                        ok = True
-                elif typ == 37:  # HeapAlloc
-                    if ms[1] != -1:
-                        out_append((37, t, m, ms[1], ms[0], toks[s + 2], 0, 0, 0))
-                        ok = True
-                elif typ == 10:  # ProcStart
-                    pid = toks[s + 2]
-                    seq = toks[s + 3]
-                    pst = ps.get(pid)
-                    if pst is not None and pst[0] == _P_IDLE and pst[1] == gen and seq == pst[2] + 1 \
-                            and ms[1] == -1:
-                        pst[0] = _P_RUNNING
-                        pst[2] = seq
-                        out_append((10, t, m, -1, ms[0], pid, seq, 0, 0))
-                        ms[1] = pid
-                        ok = True
-                elif typ == 11:  # ProcStop
-                    pst = ps.get(ms[1])
-                    if pst is not None and (pst[0] == _P_RUNNING or pst[0] == _P_SYSCALL):
-                        pst[0] = _P_IDLE
-                        out_append((11, t, m, ms[1], ms[0], 0, 0, 0, 0))
-                        ms[1] = -1
-                        ok = True
-                if not ok:
-                    bc[1] = t
-                    bc[2] = s
-                    if not slow(bc, toks, gen, g, out):
-                        stalled = True
-                        break
-                # Step to this M's next event. Its type is checked where it is handled: the
-                # inline kinds above are valid by construction, _advance checks the others.
-                s2 = s + steps[typ]
-                if s2 >= end:
-                    if s2 > end:
-                        self._bad_event(bc, s, toks, g)
-                    bc[1] = t
-                    bc[2] = s
+            if ms is None:
+                # Events of "no M" (end-of-generation statuses): one at a time through _advance.
+                if not slow(bc, toks, gen, g, out):
+                    stalled = True
+                else:
                     self._next(heap, 0, toks, steps, k, g)
-                    break
-                s = s2
-                dt = toks[s + 1]
-                t += dt * 64 if k64 else int(dt * k)
-                if t > bound:
-                    bc[1] = t
-                    bc[2] = s
-                    if t > limit:
-                        _heap_down(heap, 0)
-                    break
+                if not stalled:
+                    continue
+            else:
+                while True:
+                    typ = toks[s]
+                    ok = False
+                    if typ == 16:  # GoStart
+                        gid = toks[s + 2]
+                        seq = toks[s + 3]
+                        st = gs.get(gid)
+                        if st is not None and st[0] == _G_RUNNABLE and st[1] == gen and seq == st[2] + 1 \
+                                and ms[1] != -1 and ms[0] == -1:
+                            st[0] = _G_RUNNING
+                            st[2] = seq
+                            out_append((16, t, m, ms[1], -1, gid, seq, 0, 0))
+                            ms[0] = gid
+                            ok = True
+                    elif typ == 21:  # GoUnblock
+                        gid = toks[s + 2]
+                        seq = toks[s + 3]
+                        st = gs.get(gid)
+                        if st is not None and st[0] == _G_WAITING and st[1] == gen and seq == st[2] + 1:
+                            st[0] = _G_RUNNABLE
+                            st[2] = seq
+                            out_append((21, t, m, ms[1], ms[0], gid, seq, toks[s + 4], 0))
+                            ok = True
+                    elif typ == 17 or typ == 19 or typ == 20:  # GoDestroy, GoStop, GoBlock
+                        cg = ms[0]
+                        st = gs.get(cg)
+                        if st is not None and st[0] == _G_RUNNING and ms[1] != -1:
+                            if typ == 17:
+                                del gs[cg]
+                                out_append((17, t, m, ms[1], cg, 0, 0, 0, 0))
+                            else:
+                                st[0] = _G_WAITING if typ == 20 else _G_RUNNABLE
+                                out_append((typ, t, m, ms[1], cg, toks[s + 2], toks[s + 3], 0, 0))
+                            ms[0] = -1
+                            ok = True
+                    elif typ == 14:  # GoCreate
+                        nid = toks[s + 2]
+                        cst = gs.get(ms[0])
+                        if ms[1] != -1 and (cst is None or cst[0] == _G_RUNNING) and nid not in gs:
+                            gs[nid] = [_G_RUNNABLE, gen, 0]
+                            out_append((14, t, m, ms[1], ms[0], nid, toks[s + 3], toks[s + 4], 0))
+                            ok = True
+                    elif typ == 22:  # GoSyscallBegin
+                        cg = ms[0]
+                        st = gs.get(cg)
+                        pst = ps.get(ms[1])
+                        seq = toks[s + 2]
+                        if st is not None and st[0] == _G_RUNNING and pst is not None and pst[1] == gen \
+                                and seq == pst[2] + 1:
+                            st[0] = _G_SYSCALL
+                            pst[0] = _P_SYSCALL
+                            pst[2] = seq
+                            out_append((22, t, m, ms[1], cg, seq, toks[s + 3], 0, 0))
+                            ok = True
+                    elif typ == 23:  # GoSyscallEnd
+                        cg = ms[0]
+                        st = gs.get(cg)
+                        pst = ps.get(ms[1])
+                        if st is not None and st[0] == _G_SYSCALL and pst is not None and pst[0] == _P_SYSCALL:
+                            st[0] = _G_RUNNING
+                            pst[0] = _P_RUNNING
+                            out_append((23, t, m, ms[1], cg, 0, 0, 0, 0))
+                            ok = True
+                    elif typ == 37:  # HeapAlloc
+                        if ms[1] != -1:
+                            out_append((37, t, m, ms[1], ms[0], toks[s + 2], 0, 0, 0))
+                            ok = True
+                    elif typ == 10:  # ProcStart
+                        pid = toks[s + 2]
+                        seq = toks[s + 3]
+                        pst = ps.get(pid)
+                        if pst is not None and pst[0] == _P_IDLE and pst[1] == gen and seq == pst[2] + 1 \
+                                and ms[1] == -1:
+                            pst[0] = _P_RUNNING
+                            pst[2] = seq
+                            out_append((10, t, m, -1, ms[0], pid, seq, 0, 0))
+                            ms[1] = pid
+                            ok = True
+                    elif typ == 11:  # ProcStop
+                        pst = ps.get(ms[1])
+                        if pst is not None and (pst[0] == _P_RUNNING or pst[0] == _P_SYSCALL):
+                            pst[0] = _P_IDLE
+                            out_append((11, t, m, ms[1], ms[0], 0, 0, 0, 0))
+                            ms[1] = -1
+                            ok = True
+                    if not ok:
+                        bc[1] = t
+                        bc[2] = s
+                        if not slow(bc, toks, gen, g, out):
+                            stalled = True
+                            break
+                    # Step to this M's next event. Its type is checked where it is handled: the
+                    # inline kinds above are valid by construction, _advance checks the others.
+                    s2 = s + steps[typ]
+                    if s2 >= end:
+                        if s2 > end:
+                            self._bad_event(bc, s, toks, g)
+                        bc[1] = t
+                        bc[2] = s
+                        self._next(heap, 0, toks, steps, k, g)
+                        break
+                    s = s2
+                    if k64:
+                        t += toks[s + 1] << 6
+                    else:
+                        t += int(toks[s + 1] * k)
+                    if t > bound:
+                        bc[1] = t
+                        bc[2] = s
+                        if t > limit:
+                            _heap_down(heap, 0)
+                        break
             if not stalled:
                 continue
             # The top event cannot be ordered yet: order.go sorts the frontier and takes the
