@@ -59,6 +59,10 @@ class GoperfConfig:
     leak_check_all: bool = False
     leak_ignore: tuple[IgnoreSpec, ...] = ()
     artifacts: Path | None = None
+    baselines: Path = Path(".goperf") / "baselines"
+    gate_alpha: float = 0.05
+    gate_method: str = "bh"
+    strict_environment: bool = False
 
     @property
     def package_dir(self) -> Path:
@@ -86,8 +90,10 @@ _SIMPLE_KEYS: dict[str, tuple[str, str]] = {
     "url": ("url", "str"),
     "pprof_url": ("pprof_url", "str"),
     "artifacts": ("artifacts", "path"),
+    "baselines": ("baselines", "path"),
 }
 _LEAK_KEYS = {"settle_timeout", "check_all_tests", "ignore"}
+_GATE_KEYS = {"alpha", "method", "strict_environment"}
 
 
 def read_pyproject(path: Path) -> dict[str, Any]:
@@ -148,6 +154,29 @@ def _ignore_specs(value: Any, where: str) -> tuple[IgnoreSpec, ...]:
     return tuple(specs)
 
 
+def _gate_table(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError("[tool.goperf.gate] must be a table")
+    unknown = set(value) - _GATE_KEYS
+    if unknown:
+        raise ConfigError(f"[tool.goperf.gate] has unknown key(s) {sorted(unknown)}; use {sorted(_GATE_KEYS)}")
+    out: dict[str, Any] = {}
+    if "alpha" in value:
+        alpha = value["alpha"]
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 0.5:
+            raise ConfigError(f"[tool.goperf.gate] alpha must be a number between 0 and 0.5, got {alpha!r}")
+        out["gate_alpha"] = float(alpha)
+    if "method" in value:
+        if value["method"] not in ("bh", "holm"):
+            raise ConfigError(f"[tool.goperf.gate] method must be \"bh\" (Benjamini-Hochberg) or \"holm\", got {value['method']!r}")
+        out["gate_method"] = value["method"]
+    if "strict_environment" in value:
+        if not isinstance(value["strict_environment"], bool):
+            raise ConfigError("[tool.goperf.gate] strict_environment must be true or false")
+        out["strict_environment"] = value["strict_environment"]
+    return out
+
+
 def config_from_table(table: Mapping[str, Any], root: Path) -> GoperfConfig:
     """Validate a ``[tool.goperf]`` table into a :class:`GoperfConfig`."""
     values: dict[str, Any] = {}
@@ -169,12 +198,19 @@ def config_from_table(table: Mapping[str, Any], root: Path) -> GoperfConfig:
                 values["leak_check_all"] = value["check_all_tests"]
             if "ignore" in value:
                 values["leak_ignore"] = _ignore_specs(value["ignore"], "[tool.goperf.leak] ignore")
+        elif key == "gate":
+            values.update(_gate_table(value))
         else:
-            known = sorted([*_SIMPLE_KEYS, "leak"])
+            known = sorted([*_SIMPLE_KEYS, "leak", "gate"])
             raise ConfigError(f"unknown key {key!r} in [tool.goperf]; known keys: {', '.join(known)}")
     config = GoperfConfig(root=root, **values)
     _validate(config)
     return config
+
+
+def resolve(config: GoperfConfig, path: Path) -> Path:
+    """``path`` relative to the project root (absolute paths stay)."""
+    return path if path.is_absolute() else config.root / path
 
 
 def _validate(config: GoperfConfig) -> None:

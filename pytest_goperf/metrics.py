@@ -7,8 +7,15 @@ are stable: baselines store them.
 
 Besides the fixed metrics there are families named with a parameter:
 ``hot_share:<function>`` (flat CPU share of a function or pattern),
-``hot_share_cum:<function>`` (cumulative share) and ``class_share:<class>``
+``hot_share_cum:<function>`` (cumulative share), ``cpu_per_request:<function>``
+(the function's flat CPU time per completed request) and ``class_share:<class>``
 (share of ``user``, ``stdlib``, ``runtime`` or ``module`` code).
+
+CPU per request is the most sensitive way to see "this function got slower":
+a share is diluted by the rest of the profile (15 % more work in a function
+that has 30 % of the CPU moves its share by only ~10 %), while its CPU time per
+request moves by the full 15 % and does not depend on how much load the round
+happened to push.
 """
 
 from __future__ import annotations
@@ -21,7 +28,11 @@ from .errors import ConfigError
 if TYPE_CHECKING:
     from .capture import Round
 
-__all__ = ["CATALOGUE", "Metric", "get_metric"]
+__all__ = ["CATALOGUE", "DEFAULT_GATE", "Metric", "get_metric"]
+
+# Metrics the regression gate compares when a test names none (``gate=`` or
+# ``track=``): few, so the multiple-comparison correction keeps its power.
+DEFAULT_GATE = ("cpu_per_request", "latency.p99", "runnable.p99")
 
 Reader = Callable[["Round"], "float | None"]
 
@@ -78,11 +89,20 @@ _FIXED = [
            min_effect_rel=0.20, min_effect_abs=0.2, log_scale=True),
     Metric("throughput", "req/s", "lower", "completed requests per second", _load(lambda l: l.requests_per_second),
            min_effect_rel=0.05, log_scale=True),
+    Metric("cpu_per_request", "ms", "higher", "CPU time (profile samples) per completed request",
+           lambda r: _cpu_per_request(r, None), min_effect_rel=0.05, log_scale=True),
     Metric("errors", "requests", "higher", "failed requests (no HTTP response) in the window",
            lambda r: None if r.load is None else float(r.load.failed), exact=True),
     Metric("goroutines.delta", "goroutines", "higher", "goroutines alive at the end minus at the start of the window",
            lambda r: float(r.goroutine_delta), exact=True, min_effect_abs=0),
 ]
+
+def _cpu_per_request(r: Round, which: str | None) -> float | None:
+    if r.cpu is None or r.load is None or r.load.completed == 0 or r.cpu.unit != "nanoseconds":
+        return None
+    ns = r.cpu.total if which is None else r.cpu.value(which)
+    return ns / 1e6 / r.load.completed
+
 
 CATALOGUE: dict[str, Metric] = {m.name: m for m in _FIXED}
 _CLASSES = ("user", "stdlib", "runtime", "module")
@@ -102,6 +122,11 @@ def get_metric(name: str) -> Metric:
                 lambda r: None if r.cpu is None else r.cpu.hot_share(arg, cum=cum),
                 min_effect_rel=0.05, min_effect_abs=0.005,
             )
+        if family == "cpu_per_request":
+            return Metric(
+                name, "ms", "higher", f"flat CPU time of {arg} per completed request",
+                lambda r: _cpu_per_request(r, arg), min_effect_rel=0.05, log_scale=True,
+            )
         if family == "class_share" and arg in _CLASSES:
             return Metric(
                 name, "fraction", "higher", f"share of CPU samples in {arg} code",
@@ -110,6 +135,6 @@ def get_metric(name: str) -> Metric:
             )
     known = ", ".join(sorted(CATALOGUE))
     raise ConfigError(
-        f"unknown metric {name!r}: use one of {known}, hot_share:<function>, hot_share_cum:<function> "
-        f"or class_share:<{'|'.join(_CLASSES)}>"
+        f"unknown metric {name!r}: use one of {known}, hot_share:<function>, hot_share_cum:<function>, "
+        f"cpu_per_request:<function> or class_share:<{'|'.join(_CLASSES)}>"
     )

@@ -6,6 +6,7 @@ into the plain modules (``config``, ``build``, ``service``, ``leaks``).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -40,6 +41,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--goperf-build-flags", metavar="FLAGS", help="extra go build flags, space separated, e.g. '-race' ([tool.goperf] build_flags)"
     )
     group.addoption("--goperf-artifacts", metavar="DIR", help="keep dumps, traces and profiles of failing checks in DIR")
+    group.addoption("--goperf-baselines", metavar="DIR", help="baseline directory ([tool.goperf] baselines, default .goperf/baselines)")
+    group.addoption(
+        "--goperf-update-baselines",
+        action="store_true",
+        default=False,
+        help="store this run's measurements as the baselines of the selected tests instead of comparing",
+    )
+    group.addoption("--goperf-report", metavar="PATH", help="write every baseline comparison of the run as JSON to PATH")
+    group.addoption(
+        "--goperf-strict-env",
+        action="store_true",
+        default=None,
+        help="skip the comparison of a test whose baseline was measured in another environment (CPU, Go, GOMAXPROCS)",
+    )
     group.addoption(
         "--goperf-leak-check",
         action="store_true",
@@ -59,6 +74,8 @@ def _overrides(config: pytest.Config) -> dict[str, Any]:
         "build_flags": tuple(flags.split()) if flags else None,
         "artifacts": Path(artifacts).resolve() if artifacts else None,
         "leak_check_all": config.getoption("goperf_leak_check"),
+        "baselines": Path(config.getoption("goperf_baselines")).resolve() if config.getoption("goperf_baselines") else None,
+        "strict_environment": config.getoption("goperf_strict_env"),
     }
 
 
@@ -395,6 +412,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
         measurements = item.stash.get(_MEASUREMENTS, [])
         if measurements:
             report.user_properties.append(("goperf_rounds", sum(len(m.rounds) for m in measurements)))
+            measured = _test_measurement(item, passed=report.passed)
+            # A plain attribute: pytest-xdist copies a report's attributes to the controller.
+            report.goperf_measurement = json.dumps(measured.to_json(), sort_keys=True)  # type: ignore[attr-defined]
+            for name, sample in measured.metrics.items():  # JUnit XML <properties>
+                if sample.values:
+                    report.user_properties.append((f"goperf.{name}.median", sorted(sample.values)[len(sample.values) // 2]))
             if report.failed:
                 _keep_artifacts(item, report)
     if report.when == "call":
@@ -439,7 +462,10 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
 # --------------------------------------------------------------------------- measurements
 
 _MEASUREMENTS = pytest.StashKey[list]()
-_MEASURE_KEYS = {"load", "rounds", "window", "warmup", "warmup_rounds", "rate", "concurrency", "track", "check_leaks", "limits"}
+_MEASURE_KEYS = {
+    "load", "rounds", "window", "warmup", "warmup_rounds", "rate", "concurrency", "track", "check_leaks", "limits",
+    "gate", "floors", "name",
+}
 
 
 def _window_lock_path(tmp_factory: pytest.TempPathFactory) -> Path:
@@ -506,6 +532,9 @@ class Goperf:
         else:
             opts.pop("load", None)
         limits: Mapping[str, float] = opts.pop("limits", {}) or {}
+        gated = opts.pop("gate", None)
+        floors = opts.pop("floors", {}) or {}
+        name = opts.pop("name", None) or ("" if not self.measurements else f"m{len(self.measurements)}")
         svc = service or self._service
         tmp = self._request.getfixturevalue("tmp_path_factory")
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", self._request.node.nodeid)[-120:]
@@ -521,9 +550,10 @@ class Goperf:
             window_lock=_FileLock(_window_lock_path(tmp)),
             **opts,
         )
+        result.extra.update(service=svc, name=name, gate=gated, floors=floors, limits=tuple(limits))
         self.measurements.append(result)
-        for name, limit in limits.items():
-            result.assert_metric(name, max=limit)
+        for metric_name, limit in limits.items():
+            result.assert_metric(metric_name, max=limit)
         return result
 
 
@@ -566,13 +596,61 @@ def _keep_artifacts(item: pytest.Item, report: pytest.TestReport) -> None:
     report.sections.append(("goperf artifacts", "\n".join(lines)))
 
 
+def _test_measurement(item: pytest.Item, passed: bool) -> Any:
+    """What ``item``'s measurements send to the gate: every metric's round values and its policy."""
+    from .environment import capture_environment
+    from .gate import MetricSample, TestMeasurement
+    from .metrics import DEFAULT_GATE, get_metric
+    from .stats import ComparisonPolicy
+
+    config = item.config.stash[_CONFIG]
+    samples: dict[str, MetricSample] = {}
+    env = None
+    for m in item.stash.get(_MEASUREMENTS, []):
+        prefix = f"{m.extra['name']}/" if m.extra.get("name") else ""
+        names = m.metric_names()
+        gated = m.extra.get("gate")
+        if gated is None:
+            gated = tuple(m.tracked) or DEFAULT_GATE
+        floors = m.extra.get("floors") or {}
+        for name in dict.fromkeys([*names, *gated]):
+            metric = get_metric(name)
+            floor = floors.get(name)
+            overrides: dict[str, Any] = {}
+            if isinstance(floor, (int, float)):
+                overrides["min_effect_rel"] = float(floor)
+            elif isinstance(floor, Mapping):
+                if "rel" in floor:
+                    overrides["min_effect_rel"] = floor["rel"]
+                if "abs" in floor:
+                    overrides["min_effect_abs"] = floor["abs"]
+            policy = ComparisonPolicy.of(metric, name=prefix + name, **overrides)
+            samples[prefix + name] = MetricSample(policy, tuple(m.values(name)), gated=name in gated)
+        if env is None:
+            svc = m.extra.get("service")
+            traced = [r.trace.gomaxprocs for r in m.rounds if r.trace is not None]
+            env = capture_environment(
+                go_version=getattr(svc, "go_version", None) or None,
+                gomaxprocs=traced[0] if traced else None,
+                build_flags=config.build_flags,
+                root=config.root,
+            )
+    path, line, _ = item.location
+    return TestMeasurement(item.nodeid, samples, env, passed, path, (line or 0) + 1)
+
+
 class _RunTotals:
-    """Counts measurement rounds for the terminal summary (in the xdist controller too)."""
+    """Collects measurements (in the xdist controller too) and runs the gate once at the end."""
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.tests = 0
         self.rounds = 0
+        self.measured: list[Any] = []
+        self.leaks: list[tuple[str, str, int | None, str]] = []
+        self.evaluation: Any = None
+        self.updated: list[str] = []
+        self.error: str | None = None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         # user_properties travel with the report from xdist workers to the controller
@@ -582,11 +660,100 @@ class _RunTotals:
             if name == "goperf_rounds":
                 self.tests += 1
                 self.rounds += int(value)
+        payload = getattr(report, "goperf_measurement", None)
+        if payload:
+            from .gate import measurement_from_json
+
+            self.measured.append(measurement_from_json(json.loads(payload)))
+        if report.failed and "GoroutineLeakError" in report.longreprtext:
+            text = report.longreprtext
+            start = text.rfind("GoroutineLeakError: ")
+            message = text[start + len("GoroutineLeakError: "):] if start >= 0 else text
+            path, line, _ = report.location
+            self.leaks.append((report.nodeid, path, (line or 0) + 1, message.strip().splitlines()[0]))
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if hasattr(self.config, "workerinput"):
+            return  # an xdist worker: the controller gates the whole run
+        from .baseline import BaselineStore
+        from .config import resolve
+        from .gate import evaluate, markdown_summary, to_baselines
+
+        goperf_config = self.config.stash[_CONFIG]
+        store = BaselineStore(resolve(goperf_config, goperf_config.baselines))
+        try:
+            if self.config.getoption("goperf_update_baselines"):
+                fresh = [t for t in self.measured if t.passed]
+                if fresh:
+                    store.update_many(to_baselines(fresh))
+                self.updated = [t.nodeid for t in fresh]
+            elif self.measured:
+                self.evaluation = evaluate(
+                    self.measured,
+                    store,
+                    alpha=goperf_config.gate_alpha,
+                    method=goperf_config.gate_method,
+                    strict_environment=goperf_config.strict_environment,
+                )
+        except GoperfError as exc:
+            self.error = str(exc)
+        if (self.error or (self.evaluation is not None and self.evaluation.failed)) and session.exitstatus == 0:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        report_path = self.config.getoption("goperf_report")
+        if report_path and self.evaluation is not None:
+            _write_atomically(Path(report_path), json.dumps(self.evaluation.to_json(), indent=2, sort_keys=True) + "\n")
+        if os.environ.get("GITHUB_ACTIONS") == "true":
+            summary = os.environ.get("GITHUB_STEP_SUMMARY")
+            if summary and self.evaluation is not None:
+                with open(summary, "a", encoding="utf-8") as fh:
+                    fh.write(markdown_summary(self.evaluation))
+
+    def _annotations(self) -> list[str]:
+        """GitHub Actions ``::error`` commands for leaks and regressions (each on a line of its own)."""
+        if os.environ.get("GITHUB_ACTIONS") != "true" or hasattr(self.config, "workerinput"):
+            return []
+        from .gate import annotation, github_annotations
+
+        lines = [annotation(path, line, "goroutine leak", f"{nodeid}: {msg}") for nodeid, path, line, msg in self.leaks]
+        if self.evaluation is not None:
+            lines += github_annotations(self.evaluation)
+        return lines
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if not self.rounds:
+        annotations = self._annotations()
+        if annotations:
+            terminalreporter.write_line("")
+            for line in annotations:
+                terminalreporter.write_line(line)
+        if not (self.rounds or self.updated or self.error or self.evaluation):
             return
-        parallel = bool(getattr(self.config.option, "numprocesses", None))
-        note = "; windows of parallel xdist workers were serialised by a file lock, never overlapping" if parallel else ""
         terminalreporter.write_sep("-", "goperf")
-        terminalreporter.write_line(f"{self.rounds} measurement round(s) in {self.tests} test(s){note}")
+        if self.rounds:
+            parallel = bool(getattr(self.config.option, "numprocesses", None))
+            note = "; windows of parallel xdist workers were serialised by a file lock, never overlapping" if parallel else ""
+            terminalreporter.write_line(f"{self.rounds} measurement round(s) in {self.tests} test(s){note}")
+        if self.error:
+            terminalreporter.write_line(f"goperf gate error: {self.error}", red=True)
+        if self.config.getoption("goperf_update_baselines"):
+            config = self.config.stash[_CONFIG]
+            terminalreporter.write_line(
+                f"baselines updated for {len(self.updated)} test(s) in {config.baselines}"
+                + (f" ({len(self.measured) - len(self.updated)} failing test(s) left unchanged)" if len(self.measured) > len(self.updated) else "")
+            )
+        if self.evaluation is not None:
+            for line in _gate_lines(self.evaluation):
+                terminalreporter.write_line(line, red=line.startswith("REGRESSED"))
+
+
+def _gate_lines(evaluation: Any) -> list[str]:
+    from .gate import terminal_lines
+
+    return terminal_lines(evaluation)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)

@@ -13,9 +13,6 @@ from pathlib import Path
 
 import pytest
 
-# Imported here, before pytester's sys.modules snapshot: numpy (under the trace
-# and profile engines) cannot be imported twice in one process.
-import pytest_goperf.measure  # noqa: F401
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "go-service"
