@@ -1,0 +1,129 @@
+"""Proof that the regression gate works: false alarms (A/A) and detection of a 15 % CPU change.
+
+Runs the example service three times: twice unchanged (A1, A2: separate
+processes, as a baseline and a later CI run would be) and once with
+``-extra-cpu 0.15`` (B: 15 % more work in main.hashPayload). Each run gives a
+pool of measurement rounds under the same closed-model load. Gate runs then
+draw 5 baseline + 5 current rounds from the pools:
+
+- A/A: baseline from A1, current from A2 -> every "regressed" is a false alarm;
+- A/B: baseline from A1 or A2, current from B -> the change should be flagged.
+
+Each gate run compares the gated metrics with the plugin's own code
+(``pytest_goperf.stats.compare`` + ``gate``, Benjamini-Hochberg at alpha 0.05,
+the catalogue's effect floors). Draws from one pool overlap, so the gate runs
+are not independent: the rates are estimates from a pool of real rounds.
+
+    python bench/bench_gate.py [--rounds 15] [--window 3] [--draws 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import tempfile
+import time
+from pathlib import Path
+
+from pytest_goperf.build import build_binary
+from pytest_goperf.measure import measure
+from pytest_goperf.metrics import get_metric
+from pytest_goperf.service import ServiceSpec, start_service
+from pytest_goperf.stats import ComparisonPolicy, Status, compare, gate
+
+REPO = Path(__file__).resolve().parent.parent
+GATED = [
+    "cpu_per_request:main.hashPayload",  # the changed function's CPU per request
+    "hot_share:main.hashPayload",  # its share of the CPU profile
+    "cpu_per_request",  # the service's CPU per request
+]
+RECORDED = GATED + ["throughput", "latency.p99", "runnable.p99"]
+
+
+def pool(binary: Path, extra_cpu: float, rounds: int, window: float, workdir: Path) -> dict[str, list[float]]:
+    args = ("-addr", "{addr}", "-extra-cpu", str(extra_cpu))
+    svc = start_service(ServiceSpec(binary=binary, args=args), workdir / f"svc-{extra_cpu}-{time.time_ns()}.log")
+    try:
+        m = measure(
+            svc,
+            "/work?n=2000",
+            directory=workdir / f"rounds-{extra_cpu}-{time.time_ns()}",
+            rounds=rounds,
+            window=window,
+            warmup=1.0,
+            warmup_rounds=1,
+            concurrency=4,
+            track=GATED,
+            check_leaks=False,
+        )
+    finally:
+        svc.stop()
+    return {name: m.values(name) for name in RECORDED}
+
+
+def gate_run(base: dict[str, list[float]], cur: dict[str, list[float]], rng: random.Random, n: int):
+    comparisons = []
+    for name in GATED:
+        b = rng.sample(base[name], n)
+        c = rng.sample(cur[name], n)
+        comparisons.append(compare(b, c, ComparisonPolicy.of(get_metric(name)), 0.05, test="bench"))
+    return gate(comparisons, alpha=0.05, method="bh")
+
+
+def cv(values: list[float]) -> float:
+    mean = sum(values) / len(values)
+    var = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+    return var**0.5 / mean
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rounds", type=int, default=15, help="rounds in each pool")
+    ap.add_argument("--window", type=float, default=3, help="seconds per round (whole seconds)")
+    ap.add_argument("--draws", type=int, default=200, help="gate runs drawn for A/A and for A/B")
+    ap.add_argument("--n", type=int, default=5, help="rounds per side in one gate run")
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        binary = build_binary(REPO / "examples" / "go-service", work / "bin").path
+        t0 = time.monotonic()
+        a1 = pool(binary, 0.0, args.rounds, args.window, work)
+        a2 = pool(binary, 0.0, args.rounds, args.window, work)
+        b = pool(binary, 0.15, args.rounds, args.window, work)
+        measured = time.monotonic() - t0
+
+    print(f"pools: 3 x {args.rounds} rounds of {args.window:g} s (closed model, 4 clients, /work?n=2000), "
+          f"measured in {measured:.0f} s")
+    print(f"{'metric':<36}{'A1 median':>12}{'A2 median':>12}{'B median':>12}{'B/A':>8}{'CV A':>8}")
+    for name in RECORDED:
+        med = lambda xs: sorted(xs)[len(xs) // 2]  # noqa: E731
+        a = a1[name] + a2[name]
+        print(f"{name:<36}{med(a1[name]):>12.4g}{med(a2[name]):>12.4g}{med(b[name]):>12.4g}"
+              f"{med(b[name]) / med(a) - 1:>+8.1%}{cv(a):>8.1%}")
+
+    rng = random.Random(args.seed)
+    false_alarms = 0
+    for _ in range(args.draws):
+        if gate_run(a1, a2, rng, args.n).failed:
+            false_alarms += 1
+    detected = 0
+    per_metric = {name: 0 for name in GATED}
+    both = {name: a1[name] + a2[name] for name in GATED}
+    for _ in range(args.draws):
+        res = gate_run(both, b, rng, args.n)
+        detected += res.failed
+        for v in res.verdicts:
+            if v.status is Status.REGRESSED:
+                per_metric[v.metric] += 1
+    print(f"\ngate runs: {args.n}+{args.n} rounds each, {len(GATED)} gated metrics, BH at alpha 0.05, "
+          f"effect rule: CI bound beyond the floor")
+    print(f"A/A false alarms: {false_alarms}/{args.draws} = {false_alarms / args.draws:.1%} of gate runs")
+    print(f"A/B (+15 % work in main.hashPayload) detected: {detected}/{args.draws} = {detected / args.draws:.1%}")
+    for name, count in per_metric.items():
+        print(f"  flagged {name}: {count / args.draws:.1%}")
+
+
+if __name__ == "__main__":
+    main()
