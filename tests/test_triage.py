@@ -31,6 +31,7 @@ from pytest_goperf.triage import (
     rules_with,
     trace_timeline,
 )
+from pytest_goperf.triage._timeline import metrics_and_timeline
 
 SECONDS = 2.0
 SAMPLES = Path(__file__).parent / "samples" / "traces"
@@ -233,6 +234,9 @@ def test_timeline_agrees_with_the_trace_metrics(name):
     data = (SAMPLES / name).read_bytes()
     m = compute_metrics(data)
     tl = trace_timeline(data)
+    # One read for both gives the same metrics and the same series.
+    m2, tl2 = metrics_and_timeline(data)
+    assert m2 == m and tl2.runnable == tl.runnable and tl2.latency == tl.latency
     assert tl.duration_ns == m.duration_ns
     mean = sum(tl.runnable.mean) / len(tl.runnable.mean)
     assert mean == pytest.approx(m.runnable.mean, rel=0.02, abs=0.05)

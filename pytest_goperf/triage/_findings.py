@@ -17,10 +17,10 @@ from typing import Any, Iterable, Sequence
 
 from ..goroutines import Goroutine, group_goroutines
 from ..profile import FunctionTable, profile_table, read_profile
-from ..trace import TraceMetrics, compute_metrics
+from ..trace import TraceMetrics
 from ._input import TriageInput
 from ._rules import LOCK_WAKEUP_SHARE, MIN_CPU_SAMPLES, MIN_CPU_UTILISATION, RULES, Level, Rule, level_rank
-from ._timeline import TraceTimeline, trace_timeline
+from ._timeline import TraceTimeline, metrics_and_timeline, trace_timeline
 
 __all__ = ["Cluster", "Evidence", "Finding", "GoroutineStory", "Measure", "Triage", "analyse"]
 
@@ -367,8 +367,9 @@ def analyse(inp: TriageInput, *, rules: Sequence[Rule] = RULES, main_module: str
     timeline = None
     if inp.trace is not None:
         if metrics is None:
-            metrics = compute_metrics(inp.trace)
-        timeline = trace_timeline(inp.trace)
+            metrics, timeline = metrics_and_timeline(inp.trace)  # one read of the trace for both
+        else:
+            timeline = trace_timeline(inp.trace)
     if cpu is None and inp.cpu_profile is not None:
         profile = read_profile(inp.cpu_profile)
         cpu = profile_table(profile, main_module=main_module)
@@ -448,7 +449,7 @@ def analyse(inp: TriageInput, *, rules: Sequence[Rule] = RULES, main_module: str
                                frames[0] if frames else "(no stack)"))
         ids: list[int] = []
         if timeline is not None:
-            ids = [g.id for g in sorted(timeline.goroutines.values(), key=lambda g: -g.state_ns.get("runnable", 0))[:20]]
+            ids = _most(timeline, "runnable", 20)
         lock_wakeups = sum(st.share for st in sl.top_stacks if any(_is_lock_code(f.function) for f in st.stack))
         consequence = ""
         if lock_wakeups >= LOCK_WAKEUP_SHARE:
@@ -473,11 +474,7 @@ def analyse(inp: TriageInput, *, rules: Sequence[Rule] = RULES, main_module: str
             [i for c in in_syscall for i in c.ids], [c.stack for c in in_syscall[:3]])
 
     if timeline is not None and timeline.duration_ns > 0:
-        spinners = sorted(
-            (g for g in timeline.goroutines.values()
-             if g.state_ns.get("running", 0) >= SPIN_SHARE * timeline.duration_ns
-             and not g.state_ns.get("waiting") and not g.state_ns.get("syscall")),
-            key=lambda g: -g.state_ns.get("running", 0))
+        spinners = [timeline.goroutines[i] for i in _spinning(timeline, int(SPIN_SHARE * timeline.duration_ns))]
         add("spinning", len(spinners),
             f"{len(spinners)} goroutines ran at least {SPIN_SHARE:.0%} of the window and never blocked",
             [Evidence(f"goroutine {g.id}", f"running {_ms(g.state_ns.get('running', 0))} of "
@@ -595,6 +592,22 @@ def analyse(inp: TriageInput, *, rules: Sequence[Rule] = RULES, main_module: str
         goroutine_count=len(inp.goroutines), clusters=clusters, measures=tuple(measures), findings=tuple(found),
         notes=tuple(notes), rules=tuple(rules),
     )
+
+
+def _most(timeline: TraceTimeline, state: str, n: int) -> list[int]:
+    gs = timeline.goroutines
+    if hasattr(gs, "most"):
+        return gs.most(state, n)  # type: ignore[no-any-return]
+    return [g.id for g in sorted(gs.values(), key=lambda g: -g.state_ns.get(state, 0)) if g.state_ns.get(state)][:n]
+
+
+def _spinning(timeline: TraceTimeline, min_running_ns: int) -> list[int]:
+    gs = timeline.goroutines
+    if hasattr(gs, "spinning"):
+        return gs.spinning(min_running_ns)  # type: ignore[no-any-return]
+    return [g.id for g in sorted(gs.values(), key=lambda g: -g.state_ns.get("running", 0))
+            if g.state_ns.get("running", 0) >= min_running_ns and not g.state_ns.get("waiting")
+            and not g.state_ns.get("syscall")]
 
 
 def _is_lock_code(function: str) -> bool:

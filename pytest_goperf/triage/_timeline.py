@@ -12,15 +12,17 @@ records of :class:`~pytest_goperf.trace.TraceReader`.
 from __future__ import annotations
 
 import gc
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..trace import _format as F
 from ..trace._order import NFIELDS
-from ..trace.reader import GO_TRANSITIONS, Frame, TraceReader
+from ..trace.metrics import TraceMetrics, metrics_from_generations
+from ..trace.reader import GO_TRANSITIONS, Frame, OrderedGeneration, TraceReader
 
-__all__ = ["GoroutineTimeline", "LatencyHistogram", "RunnableSeries", "TraceTimeline", "trace_timeline"]
+__all__ = ["GoroutineTimeline", "LatencyHistogram", "RunnableSeries", "TraceTimeline", "metrics_and_timeline", "trace_timeline"]
 
 # Public GoState indices (trace/_format.py GO_STATE_NAMES).
 _NOTEXIST, _RUNNABLE, _RUNNING, _WAITING, _SYSCALL = 1, 2, 3, 4, 5
@@ -85,7 +87,7 @@ class TraceTimeline:
     duration_ns: int
     runnable: RunnableSeries
     latency: LatencyHistogram
-    goroutines: dict[int, GoroutineTimeline]
+    goroutines: Mapping[int, GoroutineTimeline]  # built lazily: see _Goroutines (most(), spinning())
 
 
 def trace_timeline(data: bytes) -> TraceTimeline:
@@ -94,7 +96,30 @@ def trace_timeline(data: bytes) -> TraceTimeline:
     was_enabled = gc.isenabled()
     gc.disable()  # acyclic records only, as in compute_metrics
     try:
-        return _timeline(reader)
+        feed, finish = _builder()
+        for og in reader.generations():
+            feed(og)
+        return finish()
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def metrics_and_timeline(data: bytes) -> tuple[TraceMetrics, TraceTimeline]:
+    """:func:`~pytest_goperf.trace.compute_metrics` and :func:`trace_timeline` in one read of the trace."""
+    reader = TraceReader(data)
+    feed, finish = _builder()
+
+    def tee() -> Iterator[OrderedGeneration]:
+        for og in reader.generations():
+            feed(og)
+            yield og
+
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        metrics = metrics_from_generations(tee(), reader.version)
+        return metrics, finish()
     finally:
         if was_enabled:
             gc.enable()
@@ -122,21 +147,26 @@ def _column(recs: list, c: int, idx: np.ndarray) -> np.ndarray:
     return np.array(recs[c::NFIELDS], dtype=np.int64 if c < 5 else np.uint64)[idx].astype(np.int64)
 
 
-def _timeline(reader: TraceReader) -> TraceTimeline:
-    """Vectorised per generation (numpy), one sort at the end: a Python step per event is 6x slower."""
+def _builder() -> tuple[Callable[[OrderedGeneration], None], Callable[[], TraceTimeline]]:
+    """Vectorised per generation (numpy), one sort at the end: a Python step per event is 6x slower.
+
+    Returns ``feed(generation)`` and ``finish()``, so that the same pass can feed the trace metrics too.
+    """
     parts: dict[str, list[np.ndarray]] = {k: [] for k in ("gid", "t", "frm", "to", "reason")}
     cpu_g: list[np.ndarray] = []
-    created: dict[int, tuple[int, int, tuple[Frame, ...]]] = {}
+    created_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    stacks: list[tuple[Frame, ...]] = []
     reasons: dict[str, int] = {"": 0}
-    start: int | None = None
-    end = 0
-    for og in reader.generations():
+    bounds_: list = [None, 0]  # start, end
+
+    def feed(og: OrderedGeneration) -> None:
         recs, times = og.records, og.times
         if times.size == 0:
-            continue
-        if start is None:
-            start = int(times[0])
-        end = max(end, int(times[-1]))
+            return
+        if bounds_[0] is None:
+            bounds_[0] = int(times[0])
+        bounds_[1] = max(bounds_[1], int(times[-1]))
+        start: int = bounds_[0]
         typ = np.array(recs[0::NFIELDS], dtype=np.int64)
         typ = np.where(typ < _IS_GO.size, typ, 0)
         samples = np.flatnonzero(typ == F.EV_CPU_SAMPLE)
@@ -144,7 +174,7 @@ def _timeline(reader: TraceReader) -> TraceTimeline:
             cpu_g.append(_column(recs, 4, samples))
         idx = np.flatnonzero(_IS_GO[typ])
         if idx.size == 0:
-            continue
+            return
         tt = typ[idx]
         cols = {c: _column(recs, c, idx) for c in (4, 5, 6, 7)}
         gid = np.where(_SRC[tt] == 4, cols[4], cols[5])
@@ -165,15 +195,22 @@ def _timeline(reader: TraceReader) -> TraceTimeline:
         new = np.flatnonzero(keep & (frm == _NOTEXIST))
         if new.size:
             stack_col = _CREATE_STACK[tt[new]]
-            cache: dict[int, tuple[Frame, ...]] = {}
-            for i, sc in zip(new.tolist(), stack_col.tolist()):
-                sid = int(cols[7][i]) if sc == 7 else 0
-                st = cache.get(sid)
-                if st is None:
-                    st = cache[sid] = og.stack(sid) if sid else ()
-                created[int(gid[i])] = (int(t[i]) - start, int(cols[4][i]), st)
+            sids = np.where(stack_col == 7, cols[7][new], 0)
+            uniq_sids, inv = np.unique(sids, return_inverse=True)
+            base = len(stacks)
+            stacks.extend(og.stack(int(sid)) if sid else () for sid in uniq_sids.tolist())
+            created_parts.append((gid[new], t[new] - start, cols[4][new], inv.astype(np.int64) + base))
         for k, v in (("gid", gid), ("t", t), ("frm", frm), ("to", to), ("reason", reason)):
             parts[k].append(v[keep])
+
+    def finish() -> TraceTimeline:
+        return _finish(parts, cpu_g, created_parts, stacks, reasons, bounds_[0], bounds_[1])
+
+    return feed, finish
+
+
+def _finish(parts: dict[str, list[np.ndarray]], cpu_g: list[np.ndarray], created_parts: list, stacks: list,
+            reasons: dict[str, int], start: int | None, end: int) -> TraceTimeline:
     start = start or 0
     cat = {k: (np.concatenate(v) if v else np.zeros(0, dtype=np.int64)) for k, v in parts.items()}
     series = _series(cat["t"], cat["frm"], cat["to"], start, end)
@@ -200,64 +237,105 @@ def _timeline(reader: TraceReader) -> TraceTimeline:
     per_state = np.zeros((uniq.size, len(STATE_NAMES)), dtype=np.int64)
     alive = to != _NOTEXIST
     np.add.at(per_state, (inverse[alive], to[alive]), dur[alive])
-    cpu_counts: dict[int, int] = {}
     if cpu_g:
         g_ids, g_n = np.unique(np.concatenate(cpu_g), return_counts=True)
-        cpu_counts = dict(zip(g_ids.tolist(), g_n.tolist()))
-    reason_names = {v: k for k, v in reasons.items()}
-    bounds = np.append(first_idx, n)
-    gs: dict[int, GoroutineTimeline] = {}
+    else:
+        g_ids = g_n = np.zeros(0, dtype=np.int64)
+    if created_parts:
+        c_gid, c_t, c_creator, c_stack = (np.concatenate(x) for x in zip(*created_parts))
+        order = np.argsort(c_gid, kind="stable")
+        created = (c_gid[order], c_t[order], c_creator[order], c_stack[order])
+    else:
+        empty = np.zeros(0, dtype=np.int64)
+        created = (empty, empty, empty, empty)
     ends = np.flatnonzero(to == _NOTEXIST)
-    ended = dict(zip(gid[ends].tolist(), (t[ends] - start).tolist()))
-    for k, g in enumerate(uniq.tolist()):
-        c = created.get(g)
-        row = per_state[k]
-        lo, hi = int(bounds[k]), int(bounds[k + 1])
-        hi_c = min(hi, lo + MAX_CHANGES)
-        gs[g] = GoroutineTimeline(
-            id=g,
-            created_ns=c[0] if c else None,
-            creator=c[1] if c and c[1] >= 0 else None,
-            creator_stack=c[2] if c else (),
-            ended_ns=ended.get(g),
-            state_ns={STATE_NAMES[i]: int(row[i]) for i in range(2, len(STATE_NAMES)) if row[i]},
-            changes=_Changes(t, to, reason, reason_names, start, lo, hi_c),
-            transitions=hi - lo,
-            cpu_samples=cpu_counts.get(g, 0),
-        )
+    e_order = np.argsort(gid[ends], kind="stable")
+    gs = _Goroutines(
+        uniq=uniq, per_state=per_state, bounds=np.append(first_idx, n), t=t, to=to, reason=reason,
+        reason_names={v: k for k, v in reasons.items()}, start=start, created=created, stacks=stacks,
+        ended=(gid[ends][e_order], (t[ends] - start)[e_order]), cpu=(g_ids, g_n),
+    )
     return TraceTimeline(max(0, end - start), series, histogram, gs)
 
 
-class _Changes(list):  # type: ignore[type-arg]
-    """A goroutine's state changes, built only when read: most goroutines' never are."""
+def _find(keys: np.ndarray, key: int) -> int:
+    """Index of ``key`` in the sorted array ``keys``, -1 when absent."""
+    i = int(np.searchsorted(keys, key))
+    return i if i < keys.size and int(keys[i]) == key else -1
 
-    def __init__(self, t: np.ndarray, to: np.ndarray, reason: np.ndarray, names: dict[int, str], start: int,
-                 lo: int, hi: int) -> None:
-        super().__init__()
-        self._src: tuple | None = (t, to, reason, names, start, lo, hi)
 
-    def _fill(self) -> None:
-        if self._src is not None:
-            t, to, reason, names, start, lo, hi = self._src
-            self._src = None
-            self.extend((int(t[i]) - start, STATE_NAMES[int(to[i])], names.get(int(reason[i]), ""))
-                        for i in range(lo, hi))
+class _Goroutines(Mapping[int, GoroutineTimeline]):
+    """Goroutine id -> :class:`GoroutineTimeline`, each built from the arrays when first asked for.
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
-        self._fill()
-        return super().__iter__()
+    A storm window has hundreds of thousands of goroutines and triage looks at a
+    few dozen; building them all took longer than reading the trace.
+    """
+
+    def __init__(self, *, uniq: np.ndarray, per_state: np.ndarray, bounds: np.ndarray, t: np.ndarray,
+                 to: np.ndarray, reason: np.ndarray, reason_names: dict[int, str], start: int,
+                 created: tuple[np.ndarray, ...], stacks: list[tuple[Frame, ...]],
+                 ended: tuple[np.ndarray, np.ndarray], cpu: tuple[np.ndarray, np.ndarray]) -> None:
+        self._uniq, self._per_state, self._bounds = uniq, per_state, bounds
+        self._t, self._to, self._reason, self._names, self._start = t, to, reason, reason_names, start
+        self._created, self._stacks, self._ended, self._cpu = created, stacks, ended, cpu
+        self._cache: dict[int, GoroutineTimeline] = {}
 
     def __len__(self) -> int:
-        self._fill()
-        return super().__len__()
+        return int(self._uniq.size)
 
-    def __getitem__(self, i):  # type: ignore[no-untyped-def]
-        self._fill()
-        return super().__getitem__(i)
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._uniq.tolist())
 
-    def __repr__(self) -> str:
-        self._fill()
-        return super().__repr__()
+    def __contains__(self, gid: object) -> bool:
+        return isinstance(gid, int) and _find(self._uniq, gid) >= 0
+
+    def __getitem__(self, gid: int) -> GoroutineTimeline:
+        hit = self._cache.get(gid)
+        if hit is not None:
+            return hit
+        k = _find(self._uniq, gid)
+        if k < 0:
+            raise KeyError(gid)
+        row = self._per_state[k]
+        lo, hi = int(self._bounds[k]), int(self._bounds[k + 1])
+        c = _find(self._created[0], gid)
+        e = _find(self._ended[0], gid)
+        s = _find(self._cpu[0], gid)
+        creator = int(self._created[2][c]) if c >= 0 else -1
+        g = GoroutineTimeline(
+            id=gid,
+            created_ns=int(self._created[1][c]) if c >= 0 else None,
+            creator=creator if creator >= 0 else None,
+            creator_stack=self._stacks[int(self._created[3][c])] if c >= 0 else (),
+            ended_ns=int(self._ended[1][e]) if e >= 0 else None,
+            state_ns={STATE_NAMES[i]: int(row[i]) for i in range(2, len(STATE_NAMES)) if row[i]},
+            changes=[(int(self._t[i]) - self._start, STATE_NAMES[int(self._to[i])], self._names.get(int(self._reason[i]), ""))
+                     for i in range(lo, min(hi, lo + MAX_CHANGES))],
+            transitions=hi - lo,
+            cpu_samples=int(self._cpu[1][s]) if s >= 0 else 0,
+        )
+        self._cache[gid] = g
+        return g
+
+    def state_ns(self, state: str) -> dict[int, int]:
+        """Time each goroutine spent in ``state`` (only goroutines with some), vectorised."""
+        col = self._per_state[:, STATE_NAMES.index(state)]
+        nz = np.flatnonzero(col)
+        return dict(zip(self._uniq[nz].tolist(), col[nz].tolist()))
+
+    def most(self, state: str, n: int) -> list[int]:
+        """The ``n`` goroutines that spent the most time in ``state``, most first."""
+        col = self._per_state[:, STATE_NAMES.index(state)]
+        top = np.argsort(-col, kind="stable")[:n]
+        return [int(self._uniq[i]) for i in top if col[i] > 0]
+
+    def spinning(self, min_running_ns: int) -> list[int]:
+        """Goroutines that ran at least ``min_running_ns`` and never waited nor made a system call."""
+        ps = self._per_state
+        sel = (ps[:, _RUNNING] >= min_running_ns) & (ps[:, _WAITING] == 0) & (ps[:, _SYSCALL] == 0)
+        idx = np.flatnonzero(sel)
+        idx = idx[np.argsort(-ps[idx, _RUNNING], kind="stable")]
+        return [int(self._uniq[i]) for i in idx]
 
 
 def _series(t: np.ndarray, frm: np.ndarray, to: np.ndarray, start: int, end: int) -> RunnableSeries:
