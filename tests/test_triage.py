@@ -254,3 +254,28 @@ def test_levels_and_rules_are_data():
         assert r.warning <= r.error, r.key
     with pytest.raises(KeyError, match="unknown rule"):
         rules_with({"nope": (1, 2)})
+
+
+def _assist_from_events(data: bytes) -> tuple[int, int]:
+    """Mark-assist goroutine time from the reader's typed RangeEvents (the reader is checked against go tool trace)."""
+    from pytest_goperf.trace import RangeEvent, TraceReader
+
+    open_at: dict[int, int] = {}
+    total = end = 0
+    for ev in TraceReader(data).events():
+        end = max(end, getattr(ev, "time_ns", 0))
+        if type(ev) is RangeEvent and ev.name == "GC mark assist":
+            if ev.phase == "end":
+                began = open_at.pop(ev.resource, None)
+                if began is not None:
+                    total += ev.time_ns - began
+            else:
+                open_at.setdefault(ev.resource, ev.time_ns)
+    return total + sum(end - b for b in open_at.values()), len(open_at)
+
+
+@pytest.mark.parametrize("name", ["go1.24-p4-cpu.trace", "go1.26-p2.trace"])
+def test_mark_assist_time_agrees_with_the_typed_events(name):
+    data = (SAMPLES / name).read_bytes()
+    expected, _ = _assist_from_events(data)
+    assert trace_timeline(data).mark_assist_ns == expected

@@ -502,6 +502,9 @@ def analyse(inp: TriageInput, *, rules: Sequence[Rule] = RULES, main_module: str
               Evidence("GC workers and assists (cum)", f"{gcw.share:.0%} of CPU ({', '.join(gcw.functions[:3])})")]
         if gc_share is not None:
             ev.append(Evidence("time with the GC running", f"{gc_share:.0%} of the window"))
+        if timeline is not None and timeline.duration_ns:
+            ev.append(Evidence("GC mark assists", f"{_ms(timeline.mark_assist_ns)} of goroutine time "
+                                                  f"({timeline.mark_assist_ns / timeline.duration_ns:.2f} goroutines on average)"))
         callers = _callers(cpu, "runtime.mallocgc")
         if callers:
             ev.append(Evidence("allocating functions (cum)", ", ".join(f"{n} {s:.0%}" for n, s in callers)))

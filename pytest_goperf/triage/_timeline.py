@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -28,6 +28,7 @@ __all__ = ["GoroutineTimeline", "LatencyHistogram", "RunnableSeries", "TraceTime
 _NOTEXIST, _RUNNABLE, _RUNNING, _WAITING, _SYSCALL = 1, 2, 3, 4, 5
 STATE_NAMES = ("undetermined", "notexist", "runnable", "running", "waiting", "syscall")
 _GO_CREATE = 14
+_ASSIST_ACTIVE, _ASSIST_END = 34, 36  # GCMarkAssistActive, Begin (35), End: trace/reader.py
 #: State changes kept per goroutine; a busy goroutine changes state thousands of
 #: times a second and the story of one needs only its outline.
 MAX_CHANGES = 120
@@ -88,6 +89,7 @@ class TraceTimeline:
     runnable: RunnableSeries
     latency: LatencyHistogram
     goroutines: Mapping[int, GoroutineTimeline]  # built lazily: see _Goroutines (most(), spinning())
+    mark_assist_ns: int = 0  # goroutine time in GC mark assists (allocating goroutines made to help the GC)
 
 
 def trace_timeline(data: bytes) -> TraceTimeline:
@@ -157,6 +159,7 @@ def _builder() -> tuple[Callable[[OrderedGeneration], None], Callable[[], TraceT
     created_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     stacks: list[tuple[Frame, ...]] = []
     reasons: dict[str, int] = {"": 0}
+    assist_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     bounds_: list = [None, 0]  # start, end
 
     def feed(og: OrderedGeneration) -> None:
@@ -172,6 +175,11 @@ def _builder() -> tuple[Callable[[OrderedGeneration], None], Callable[[], TraceT
         samples = np.flatnonzero(typ == F.EV_CPU_SAMPLE)
         if samples.size:
             cpu_g.append(_column(recs, 4, samples))
+        assists = np.flatnonzero((typ >= _ASSIST_ACTIVE) & (typ <= _ASSIST_END))
+        if assists.size:
+            at = typ[assists]
+            assist_parts.append((times[assists], np.where(at == _ASSIST_ACTIVE, _column(recs, 5, assists),
+                                                          _column(recs, 4, assists)), at))
         idx = np.flatnonzero(_IS_GO[typ])
         if idx.size == 0:
             return
@@ -204,9 +212,29 @@ def _builder() -> tuple[Callable[[OrderedGeneration], None], Callable[[], TraceT
             parts[k].append(v[keep])
 
     def finish() -> TraceTimeline:
-        return _finish(parts, cpu_g, created_parts, stacks, reasons, bounds_[0], bounds_[1])
+        tl = _finish(parts, cpu_g, created_parts, stacks, reasons, bounds_[0], bounds_[1])
+        return replace(tl, mark_assist_ns=_assist_ns(assist_parts, bounds_[1]))
 
     return feed, finish
+
+
+def _assist_ns(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], end: int) -> int:
+    """Goroutine time spent in GC mark assists: begin (or active at a generation start) to end."""
+    if not parts:
+        return 0
+    t, g, typ = (np.concatenate(x) for x in zip(*parts))
+    order = np.lexsort((t, g))
+    total = 0
+    open_at: dict[int, int] = {}
+    for ti, gi, ty in zip(t[order].tolist(), g[order].tolist(), typ[order].tolist()):
+        if ty == _ASSIST_END:
+            began = open_at.pop(gi, None)
+            if began is not None:
+                total += ti - began
+        else:
+            open_at.setdefault(gi, ti)
+    total += sum(end - b for b in open_at.values())
+    return total
 
 
 def _finish(parts: dict[str, list[np.ndarray]], cpu_g: list[np.ndarray], created_parts: list, stacks: list,
