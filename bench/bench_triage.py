@@ -35,12 +35,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT))
 
-import samplekit  # noqa: E402
+import samplekit
 
-from pytest_goperf.load import ClosedModel, run_load  # noqa: E402
-from pytest_goperf.report import render_html  # noqa: E402
-from pytest_goperf.trace import compute_metrics  # noqa: E402
-from pytest_goperf.triage import CaptureLimits, analyse, capture, load_folder, trace_timeline  # noqa: E402
+from pytest_goperf.load import ClosedModel, run_load
+from pytest_goperf.report import render_html
+from pytest_goperf.trace import compute_metrics
+from pytest_goperf.triage import (
+    CaptureLimits,
+    analyse,
+    capture,
+    load_folder,
+    trace_timeline,
+)
 
 
 def best(f, repeat: int) -> float:

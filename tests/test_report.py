@@ -165,7 +165,7 @@ def test_report_renders_its_charts_in_headless_chromium(triage, tmp_path):
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              "--hide-scrollbars", f"--user-data-dir={profile_dir}", f"--screenshot={shot}",
              "--window-size=1280,2400", report.as_uri()],
-            capture_output=True, text=True, timeout=120,
+            capture_output=True, text=True, timeout=120, check=False,
         )
     assert shot.exists(), f"chromium wrote no screenshot (exit {proc.returncode}): {proc.stderr[-2000:]}"
     img = read_png(shot.read_bytes())

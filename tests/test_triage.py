@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from pytest_goperf.cli import main
-from pytest_goperf.errors import ConfigError, GoperfError, ParseError, PprofError
+from pytest_goperf.errors import ConfigError, GoperfError, ParseError
 from pytest_goperf.load import ClosedModel, OpenModel, run_load
 from pytest_goperf.trace import compute_metrics
 from pytest_goperf.triage import (
@@ -28,10 +28,10 @@ from pytest_goperf.triage import (
     capture,
     level_rank,
     load_folder,
+    metrics_and_timeline,
     rules_with,
     trace_timeline,
 )
-from pytest_goperf.triage._timeline import metrics_and_timeline
 
 SECONDS = 2.0
 SAMPLES = Path(__file__).parent / "samples" / "traces"
@@ -44,7 +44,7 @@ def triage_under_load(service, path: str, model, tmp_path: Path, *, max_requests
     def drive() -> None:
         try:
             run_load(service.url, path, model=model, duration=SECONDS + 2.5, max_requests=max_requests, timeout=20)
-        except BaseException as exc:  # surfaced below
+        except BaseException as exc:  # noqa: BLE001 (surfaced below)
             errors.append(exc)
 
     th = threading.Thread(target=drive, daemon=True)

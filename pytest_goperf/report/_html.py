@@ -6,10 +6,10 @@ table); opening the file needs no network.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from html import escape
 from pathlib import Path
-from typing import Sequence
 
 from .. import __version__
 from ..goroutines import Goroutine

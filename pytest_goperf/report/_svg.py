@@ -8,8 +8,9 @@ the browser test can find each chart by its colour in a screenshot.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from html import escape
-from typing import Final, Sequence
+from typing import Final
 
 from ..profile import FunctionTable
 

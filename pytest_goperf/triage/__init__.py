@@ -18,10 +18,27 @@ thresholds are data (:data:`RULES`); keys and defaults in docs/triage.md.
 """
 
 from ._capture import FILES, CaptureLimits, CaptureResult, capture
-from ._findings import Cluster, Evidence, Finding, GoroutineStory, Measure, Triage, analyse, clusters_of, dumps
+from ._findings import (
+    Cluster,
+    Evidence,
+    Finding,
+    GoroutineStory,
+    Measure,
+    Triage,
+    analyse,
+    clusters_of,
+    dumps,
+)
 from ._input import TriageInput, load_folder
 from ._rules import LEVELS, RULES, Level, Rule, level_rank, rules_with
-from ._timeline import GoroutineTimeline, LatencyHistogram, RunnableSeries, TraceTimeline, trace_timeline
+from ._timeline import (
+    GoroutineTimeline,
+    LatencyHistogram,
+    RunnableSeries,
+    TraceTimeline,
+    metrics_and_timeline,
+    trace_timeline,
+)
 
 __all__ = [
     "FILES",
@@ -48,6 +65,7 @@ __all__ = [
     "dumps",
     "level_rank",
     "load_folder",
+    "metrics_and_timeline",
     "rules_with",
     "trace_timeline",
 ]

@@ -19,10 +19,10 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Mapping
 
 import httpx
 
@@ -30,7 +30,7 @@ from .. import __version__
 from ..capture import _explain
 from ..errors import ConfigError, PprofError
 
-__all__ = ["CaptureLimits", "CaptureResult", "FILES", "capture"]
+__all__ = ["FILES", "CaptureLimits", "CaptureResult", "capture"]
 
 #: File names of a triage folder: role -> name. ``goperf triage DIR`` reads these
 #: names first and recognises other files by their content.
@@ -148,7 +148,7 @@ def capture(
             try:
                 results[role] = client.get(name, params, timeout=seconds + limits.request_timeout,
                                            max_bytes=limits.max_bytes)
-            except BaseException as exc:  # reported in the caller's thread
+            except BaseException as exc:  # noqa: BLE001 (reported in the caller's thread)
                 results[role] = exc
 
         started_at = time.time()

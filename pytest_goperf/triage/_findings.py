@@ -12,14 +12,23 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from ..goroutines import Goroutine, group_goroutines
 from ..profile import FunctionTable, profile_table, read_profile
 from ..trace import TraceMetrics
 from ._input import TriageInput
-from ._rules import LOCK_WAKEUP_SHARE, MIN_CPU_SAMPLES, MIN_CPU_UTILISATION, RULES, Level, Rule, level_rank
+from ._rules import (
+    LOCK_WAKEUP_SHARE,
+    MIN_CPU_SAMPLES,
+    MIN_CPU_UTILISATION,
+    RULES,
+    Level,
+    Rule,
+    level_rank,
+)
 from ._timeline import TraceTimeline, metrics_and_timeline, trace_timeline
 
 __all__ = ["Cluster", "Evidence", "Finding", "GoroutineStory", "Measure", "Triage", "analyse"]
@@ -230,7 +239,7 @@ def _fmt(v: float) -> str:
     return f"{v:.0f}" if v == int(v) and abs(v) >= 1 else f"{v:.3g}"
 
 
-def _ms(ns: int | float) -> str:
+def _ms(ns: float) -> str:
     return f"{ns / 1e6:.3g} ms" if ns < 1e9 else f"{ns / 1e9:.3g} s"
 
 

@@ -7,7 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import GoperfError, ParseError
-from ..goroutines import Goroutine, GoroutineProfile, parse_goroutine_profile, parse_goroutines
+from ..goroutines import (
+    Goroutine,
+    GoroutineProfile,
+    parse_goroutine_profile,
+    parse_goroutines,
+)
 from ._capture import FILES
 
 __all__ = ["TriageInput", "load_folder"]
