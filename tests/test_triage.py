@@ -208,10 +208,16 @@ def test_unreadable_folders_raise_our_errors(tmp_path, capsys):
     cut = tmp_path / "cut"
     cut.mkdir()
     (cut / "trace.out").write_bytes(trace[: len(trace) // 3])
-    with pytest.raises(ParseError):
+    with pytest.raises(ParseError, match=r"execution trace \(trace.out\): .*byte"):
         analyse(load_folder(cut))
     assert main(["triage", str(cut)]) == 2
     assert "goperf: error:" in capsys.readouterr().err
+    prof = (SAMPLES.parent / "profiles" / "go1.26.8" / "cpu-work.pb.gz").read_bytes()
+    cutp = tmp_path / "cutp"
+    cutp.mkdir()
+    (cutp / "cpu.pprof").write_bytes(prof[: len(prof) // 2])
+    with pytest.raises(ParseError, match=r"CPU profile \(cpu.pprof\)"):
+        analyse(load_folder(cutp))
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / FILES["goroutines"]).write_text("goroutine 1 [running]:\nmain.main()\n\tnot a file line\n")

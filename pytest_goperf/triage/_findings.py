@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import ParseError
 from ..goroutines import Goroutine, group_goroutines
 from ..profile import FunctionTable, profile_table, read_profile
 from ..trace import TraceMetrics
@@ -375,12 +377,14 @@ def analyse(inp: TriageInput, *, rules: Sequence[Rule] = RULES, main_module: str
     notes = list(inp.notes)
     timeline = None
     if inp.trace is not None:
-        if metrics is None:
-            metrics, timeline = metrics_and_timeline(inp.trace)  # one read of the trace for both
-        else:
-            timeline = trace_timeline(inp.trace)
+        with _naming("the execution trace (trace.out)"):
+            if metrics is None:
+                metrics, timeline = metrics_and_timeline(inp.trace)  # one read of the trace for both
+            else:
+                timeline = trace_timeline(inp.trace)
     if cpu is None and inp.cpu_profile is not None:
-        profile = read_profile(inp.cpu_profile)
+        with _naming("the CPU profile (cpu.pprof)"):
+            profile = read_profile(inp.cpu_profile)
         cpu = profile_table(profile, main_module=main_module)
         profile_seconds = profile.duration_seconds or inp.seconds
     else:
@@ -604,6 +608,15 @@ def analyse(inp: TriageInput, *, rules: Sequence[Rule] = RULES, main_module: str
         goroutine_count=len(inp.goroutines), clusters=clusters, measures=tuple(measures), findings=tuple(found),
         notes=tuple(notes), rules=tuple(rules),
     )
+
+
+@contextmanager
+def _naming(what: str) -> Iterator[None]:
+    """Say which file a parse error is about (the engines name the byte offset or line)."""
+    try:
+        yield
+    except ParseError as exc:
+        raise type(exc)(f"{what}: {exc}") from None
 
 
 def _most(timeline: TraceTimeline, state: str, n: int) -> list[int]:
