@@ -554,8 +554,10 @@ def analyse(inp: TriageInput, *, rules: Sequence[Rule] = RULES, main_module: str
             ev = [Evidence("CPU split (flat)", split),
                   Evidence("CPU utilisation", f"{util:.0%} of {gomaxprocs or '?'} processors")]
             ev += [Evidence(f.name, f"flat {f.flat_share:.0%}, cum {f.cum_share:.0%} ({f.file})") for f in user[:5]]
-            add("hot_user_function", hottest.flat_share,
-                f"{hottest.name} {hottest.flat_share:.0%} of CPU (flat), CPU {util:.0%} busy; split {split}",
+            names = ", ".join(f"{f.name} {f.flat_share:.0%}" for f in user[:3] if f.flat)
+            add("hot_user_function", classes.get("user", 0.0),
+                f"the service's own code is {classes.get('user', 0.0):.0%} of CPU (flat): {names}; "
+                f"CPU {util:.0%} busy",
                 ev, _samples_by_goroutine(metrics, [hottest.name]), cap=busy)
         # Library code that another rule explains (lock, allocation, syscall frames) is left out here.
         explained = {name for sig in signals.values() if sig.triggered for name in sig.functions}
