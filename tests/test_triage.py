@@ -86,8 +86,12 @@ def test_defect_route_is_the_top_finding(fresh_service, tmp_path, path, key, evi
         assert m is not None and m.runnable_per_p.p95 >= 16
         assert top.value == m.runnable_per_p.p95
         assert top.stacks, "the stacks that made the backlog runnable"
-        # The goroutines shown waited longest to run, and the trace saw them wait.
-        assert top.stories and top.stories[0].state_ns[0][0] in ("runnable", "waiting")
+        # Where they come from: the `go` statement that created most goroutines in the window.
+        assert any("created in the window at" in e.label and "main.goroutineStorm" in e.value for e in top.evidence)
+        # The goroutines shown were created in the window there, and waited to run.
+        story = top.stories[0]
+        assert any("main.goroutineStorm" in f for f in story.creator_stack)
+        assert dict(story.state_ns).get("runnable", 0) > 0
     if key == "hot_user_function":
         assert triage.cpu is not None
         assert top.value == triage.cpu.class_share("user")

@@ -238,7 +238,9 @@ class Triage:
 
 
 def _fmt(v: float) -> str:
-    return f"{v:.0f}" if v == int(v) and abs(v) >= 1 else f"{v:.3g}"
+    if abs(v) >= 100 or (v == int(v) and abs(v) >= 1):
+        return f"{v:.0f}"
+    return f"{v:.1f}" if abs(v) >= 10 else f"{v:.3g}"
 
 
 def _ms(ns: float) -> str:
@@ -462,7 +464,14 @@ def analyse(inp: TriageInput, *, rules: Sequence[Rule] = RULES, main_module: str
                                frames[0] if frames else "(no stack)"))
         ids: list[int] = []
         if timeline is not None:
-            ids = _most(timeline, "runnable", 20)
+            gs = timeline.goroutines
+            ids = gs.most("runnable", 20, created_in_window=True) if hasattr(gs, "most") else []
+            ids = ids or _most(timeline, "runnable", 20)
+            for stack, count in (gs.creators(2) if hasattr(gs, "creators") else []):
+                user = next((f for f in stack if f.function.startswith("main.")), stack[0] if stack else None)
+                if user is not None:
+                    ev.append(Evidence(f"{count} goroutines created in the window at",
+                                       f"{user.function} {user.file}:{user.line}"))
         lock_wakeups = sum(st.share for st in sl.top_stacks if any(_is_lock_code(f.function) for f in st.stack))
         consequence = ""
         if lock_wakeups >= LOCK_WAKEUP_SHARE:

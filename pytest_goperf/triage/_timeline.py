@@ -351,11 +351,27 @@ class _Goroutines(Mapping[int, GoroutineTimeline]):
         nz = np.flatnonzero(col)
         return dict(zip(self._uniq[nz].tolist(), col[nz].tolist()))
 
-    def most(self, state: str, n: int) -> list[int]:
-        """The ``n`` goroutines that spent the most time in ``state``, most first."""
-        col = self._per_state[:, STATE_NAMES.index(state)]
+    def most(self, state: str, n: int, *, created_in_window: bool = False) -> list[int]:
+        """The ``n`` goroutines that spent the most time in ``state``, most first.
+
+        ``created_in_window`` keeps only goroutines the trace saw being created
+        (their creator and its stack are known).
+        """
+        col = self._per_state[:, STATE_NAMES.index(state)].copy()
+        if created_in_window:
+            col[~np.isin(self._uniq, self._created[0])] = 0
         top = np.argsort(-col, kind="stable")[:n]
         return [int(self._uniq[i]) for i in top if col[i] > 0]
+
+    def creators(self, n: int = 3) -> list[tuple[tuple[Frame, ...], int]]:
+        """The stacks that created the most goroutines in the window (the ``go`` statements), with counts."""
+        if not self._created[3].size:
+            return []
+        counts = np.bincount(self._created[3], minlength=len(self._stacks))
+        merged: dict[tuple[Frame, ...], int] = {}
+        for i in np.flatnonzero(counts).tolist():
+            merged[self._stacks[i]] = merged.get(self._stacks[i], 0) + int(counts[i])
+        return sorted(merged.items(), key=lambda kv: -kv[1])[:n]
 
     def spinning(self, min_running_ns: int) -> list[int]:
         """Goroutines that ran at least ``min_running_ns`` and never waited nor made a system call."""
