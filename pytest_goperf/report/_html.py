@@ -16,7 +16,7 @@ from ..goroutines import Goroutine
 from ..profile import FunctionTable
 from ..trace import TraceMetrics
 from ..triage import Triage, TriageInput, analyse
-from ..triage._findings import GoroutineStory
+from ..triage._findings import GoroutineStory, _fmt
 from ._svg import COLORS, bar_chart, flame_graph, latency_histogram, runnable_chart
 
 __all__ = ["render_html", "write_report"]
@@ -105,7 +105,7 @@ def render_html(triage: Triage, *, title: str | None = None) -> str:
                     + "</details>")
             out.append(
                 f"<tr><td>{i}</td><td><span class='lvl {f.level}'>{f.level}</span></td><td><b>{escape(f.title)}</b></td>"
-                f"<td>{f.value:.3g}<div class='ev'>warning ≥ {f.warning:g}, error ≥ {f.error:g}</div></td>"
+                f"<td>{_fmt(f.value)}<div class='ev'>warning ≥ {f.warning:g}, error ≥ {f.error:g}</div></td>"
                 f"<td>{escape(f.summary)}{ev}<div class='ev'><i>what to do:</i> {escape(f.advice)}</div>{stories}{stacks}</td></tr>"
             )
         out.append("</tbody></table>")
