@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from pytest_goperf.cli import main
-from pytest_goperf.errors import ConfigError, GoperfError, ParseError
+from pytest_goperf.errors import ConfigError, GoperfError, ParseError, PprofError
 from pytest_goperf.load import ClosedModel, OpenModel, run_load
 from pytest_goperf.trace import compute_metrics
 from pytest_goperf.triage import (
@@ -290,3 +290,23 @@ def test_mark_assist_time_agrees_with_the_typed_events(name):
     data = (SAMPLES / name).read_bytes()
     expected, _ = _assist_from_events(data)
     assert trace_timeline(data).mark_assist_ns == expected
+
+
+def test_a_service_that_never_answers_times_out(tmp_path):
+    """Every request has a timeout: a stuck endpoint costs seconds, not a hang."""
+    import socket
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)  # the kernel accepts; nobody ever answers
+    port = srv.getsockname()[1]
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(PprofError, match="did not answer within 1 s"):
+            capture(f"http://127.0.0.1:{port}", tmp_path, limits=CaptureLimits(seconds=1, request_timeout=1))
+        assert time.monotonic() - t0 < 5
+        assert main(["triage", f"http://127.0.0.1:{port}", "--seconds", "1", "--timeout", "1",
+                     "--out", str(tmp_path)]) == 2
+    finally:
+        srv.close()
+    assert not list(tmp_path.iterdir()), "nothing is written when nothing could be captured"
