@@ -61,6 +61,7 @@ LOCK_PATTERN = "re:" + LOCK_RE.pattern
 #: Frames kept for a cluster's key: goroutines whose innermost frames agree are one cluster.
 PREFIX_FRAMES = 4
 STORIES = 3  # goroutines shown per finding
+CLUSTERS_SHOWN = 8  # in the terminal table
 SPIN_SHARE = 0.9
 
 
@@ -232,6 +233,20 @@ class Triage:
             for s in f.stories:
                 out.append(f"   goroutine {s.id}: {_story_line(s)}")
             out.append(f"   what to do: {f.advice}")
+        if self.clusters:
+            out.append("")
+            out.append("goroutine clusters (end dump, largest first):")
+            for c in self.clusters[:CLUSTERS_SHOWN]:
+                extra = []
+                if c.max_wait_minutes:
+                    extra.append(f"waiting up to {c.max_wait_minutes} min")
+                if c.grew:
+                    extra.append(f"grew by {c.grew}")
+                if c.leaked:
+                    extra.append(f"{c.leaked} leaked")
+                created = f" <- {c.created_by.split(' ')[0]}" if c.created_by else ""
+                out.append(f"  {c.count:6d}  [{c.state}] {c.top_function}{created}"
+                           + (f" ({', '.join(extra)})" if extra else ""))
         for n in self.notes:
             out.append(f"note: {n}")
         return "\n".join(out)
