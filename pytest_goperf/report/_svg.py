@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from html import escape
-from typing import Final
+from typing import Any, Final
 
 from ..profile import FunctionTable
 
@@ -48,10 +48,10 @@ def _nice_max(v: float) -> float:
     if v <= 0:
         return 1.0
     e = 10 ** math.floor(math.log10(v))
-    for m in (1, 2, 2.5, 5, 10):
+    for m in (1.0, 2.0, 2.5, 5.0, 10.0):
         if v <= m * e:
-            return m * e
-    return 10 * e
+            return float(m * e)
+    return float(10 * e)
 
 
 def _ms(ns: float) -> str:
@@ -159,7 +159,7 @@ def bar_chart(table: FunctionTable, *, n: int = 15, width: int = 900) -> str:
 def flame_graph(table: FunctionTable, *, width: int = 1100, row_h: int = 17, max_depth: int = 40,
                 min_width_px: float = 0.4) -> str:
     """A flame graph of the table's stacks (root at the bottom), frames coloured by class."""
-    root: dict = {"name": "all", "value": 0, "children": {}}
+    root: dict[str, Any] = {"name": "all", "value": 0, "children": {}}
     for st in table.stacks:
         wgt = abs(st.weight)
         if not wgt:
@@ -177,7 +177,7 @@ def flame_graph(table: FunctionTable, *, width: int = 1100, row_h: int = 17, max
     depth_max = [0]
     rects: list[tuple[int, float, float, str, int]] = []
 
-    def walk(node: dict, depth: int, x0: float) -> None:
+    def walk(node: dict[str, Any], depth: int, x0: float) -> None:
         depth_max[0] = max(depth_max[0], depth)
         rects.append((depth, x0, width * node["value"] / total, node["name"], node["value"]))
         x = x0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..errors import GoperfError, ParseError
 from ..goroutines import (
@@ -69,7 +70,7 @@ def load_folder(path: Path) -> TriageInput:
     roles: dict[str, bytes] = {}
     dumps: list[tuple[float, Path, bytes]] = []
     notes: list[str] = []
-    meta: dict = {}
+    meta: dict[str, Any] = {}
     for p in paths:
         if not p.is_file():
             continue

@@ -19,7 +19,7 @@ LEVELS: Final[tuple[Level, ...]] = ("info", "warning", "error")
 
 def level_rank(level: str) -> int:
     """0 for info, 1 for warning, 2 for error."""
-    return LEVELS.index(level)  # type: ignore[arg-type]
+    return LEVELS.index(level)  # type: ignore[arg-type,unused-ignore]
 
 
 #: CPU-share rules say nothing about an idle service: below this CPU utilisation

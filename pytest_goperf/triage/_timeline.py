@@ -145,8 +145,9 @@ _REASON = _lookup({k: v[3] for k, v in GO_TRANSITIONS.items()})
 _CREATE_STACK = _lookup({k: v[4] for k, v in GO_TRANSITIONS.items() if v[1] == _NOTEXIST})
 
 
-def _column(recs: list, c: int, idx: np.ndarray) -> np.ndarray:
-    return np.array(recs[c::NFIELDS], dtype=np.int64 if c < 5 else np.uint64)[idx].astype(np.int64)
+def _column(recs: list[int], c: int, idx: np.ndarray) -> np.ndarray:
+    col: np.ndarray = np.array(recs[c::NFIELDS], dtype=np.int64 if c < 5 else np.uint64)[idx].astype(np.int64)
+    return col
 
 
 def _builder() -> tuple[Callable[[OrderedGeneration], None], Callable[[], TraceTimeline]]:
@@ -160,16 +161,17 @@ def _builder() -> tuple[Callable[[OrderedGeneration], None], Callable[[], TraceT
     stacks: list[tuple[Frame, ...]] = []
     reasons: dict[str, int] = {"": 0}
     assist_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    bounds_: list = [None, 0]  # start, end
+    first: list[int] = []  # the window start, once seen
+    last = [0]  # the latest event time
 
     def feed(og: OrderedGeneration) -> None:
         recs, times = og.records, og.times
         if times.size == 0:
             return
-        if bounds_[0] is None:
-            bounds_[0] = int(times[0])
-        bounds_[1] = max(bounds_[1], int(times[-1]))
-        start: int = bounds_[0]
+        if not first:
+            first.append(int(times[0]))
+        last[0] = max(last[0], int(times[-1]))
+        start = first[0]
         typ = np.array(recs[0::NFIELDS], dtype=np.int64)
         typ = np.where(typ < _IS_GO.size, typ, 0)
         samples = np.flatnonzero(typ == F.EV_CPU_SAMPLE)
@@ -212,8 +214,8 @@ def _builder() -> tuple[Callable[[OrderedGeneration], None], Callable[[], TraceT
             parts[k].append(v[keep])
 
     def finish() -> TraceTimeline:
-        tl = _finish(parts, cpu_g, created_parts, stacks, reasons, bounds_[0], bounds_[1])
-        return replace(tl, mark_assist_ns=_assist_ns(assist_parts, bounds_[1]))
+        tl = _finish(parts, cpu_g, created_parts, stacks, reasons, first[0] if first else None, last[0])
+        return replace(tl, mark_assist_ns=_assist_ns(assist_parts, last[0]))
 
     return feed, finish
 
@@ -237,7 +239,8 @@ def _assist_ns(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], end: int)
     return total
 
 
-def _finish(parts: dict[str, list[np.ndarray]], cpu_g: list[np.ndarray], created_parts: list, stacks: list,
+def _finish(parts: dict[str, list[np.ndarray]], cpu_g: list[np.ndarray], created_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
+            stacks: list[tuple[Frame, ...]],
             reasons: dict[str, int], start: int | None, end: int) -> TraceTimeline:
     start = start or 0
     cat = {k: (np.concatenate(v) if v else np.zeros(0, dtype=np.int64)) for k, v in parts.items()}
@@ -400,7 +403,8 @@ def _series(t: np.ndarray, frm: np.ndarray, to: np.ndarray, start: int, end: int
 
     def area(x: np.ndarray) -> np.ndarray:
         i = np.clip(np.searchsorted(pts, x, side="right") - 1, 0, vals.size - 1)
-        return integral[i] + vals[i] * (x - pts[i])
+        out: np.ndarray = integral[i] + vals[i] * (x - pts[i])
+        return out
 
     mean = np.diff(area(edges.astype(np.float64))) / bin_ns
     carried = np.clip(np.searchsorted(pts, edges[:-1], side="right") - 1, 0, vals.size - 1)
