@@ -31,7 +31,7 @@ from ._rules import (
     Rule,
     level_rank,
 )
-from ._timeline import TraceTimeline, metrics_and_timeline, trace_timeline
+from ._timeline import TraceTimeline, _Goroutines, metrics_and_timeline, trace_timeline
 
 __all__ = ["Cluster", "Evidence", "Finding", "GoroutineStory", "Measure", "Triage", "analyse"]
 
@@ -480,9 +480,11 @@ def analyse(inp: TriageInput, *, rules: Sequence[Rule] = RULES, main_module: str
         ids: list[int] = []
         if timeline is not None:
             gs = timeline.goroutines
-            ids = gs.most("runnable", 20, created_in_window=True) if hasattr(gs, "most") else []
+            creators = gs.creators(2) if isinstance(gs, _Goroutines) else []
+            # The goroutines shown: from the `go` statement that made most of them, longest runnable first.
+            ids = gs.most("runnable", 20, created_at=creators[0][0]) if creators and isinstance(gs, _Goroutines) else []
             ids = ids or _most(timeline, "runnable", 20)
-            for stack, count in (gs.creators(2) if hasattr(gs, "creators") else []):
+            for stack, count in creators:
                 user = next((f for f in stack if f.function.startswith("main.")), stack[0] if stack else None)
                 if user is not None:
                     ev.append(Evidence(f"{count} goroutines created in the window at",

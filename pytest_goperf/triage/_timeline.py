@@ -354,14 +354,19 @@ class _Goroutines(Mapping[int, GoroutineTimeline]):
         nz = np.flatnonzero(col)
         return dict(zip(self._uniq[nz].tolist(), col[nz].tolist()))
 
-    def most(self, state: str, n: int, *, created_in_window: bool = False) -> list[int]:
+    def most(self, state: str, n: int, *, created_in_window: bool = False,
+             created_at: tuple[Frame, ...] | None = None) -> list[int]:
         """The ``n`` goroutines that spent the most time in ``state``, most first.
 
         ``created_in_window`` keeps only goroutines the trace saw being created
-        (their creator and its stack are known).
+        (their creator and its stack are known); ``created_at`` only those
+        created at that stack (one of :meth:`creators`).
         """
         col = self._per_state[:, STATE_NAMES.index(state)].copy()
-        if created_in_window:
+        if created_at is not None:
+            at = [i for i, st in enumerate(self._stacks) if st == created_at]
+            col[~np.isin(self._uniq, self._created[0][np.isin(self._created[3], at)])] = 0
+        elif created_in_window:
             col[~np.isin(self._uniq, self._created[0])] = 0
         top = np.argsort(-col, kind="stable")[:n]
         return [int(self._uniq[i]) for i in top if col[i] > 0]
