@@ -485,10 +485,10 @@ def analyse(inp: TriageInput, *, rules: Sequence[Rule] = RULES, main_module: str
             ids = gs.most("runnable", 20, created_at=creators[0][0]) if creators and isinstance(gs, _Goroutines) else []
             ids = ids or _most(timeline, "runnable", 20)
             for stack, count in creators:
-                user = next((f for f in stack if f.function.startswith("main.")), stack[0] if stack else None)
-                if user is not None:
+                site = next((f for f in stack if f.function.startswith("main.")), stack[0] if stack else None)
+                if site is not None:
                     ev.append(Evidence(f"{count} goroutines created in the window at",
-                                       f"{user.function} {user.file}:{user.line}"))
+                                       f"{site.function} {site.file}:{site.line}"))
         lock_wakeups = sum(st.share for st in sl.top_stacks if any(_is_lock_code(f.function) for f in st.stack))
         consequence = ""
         if lock_wakeups >= LOCK_WAKEUP_SHARE:
