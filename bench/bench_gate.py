@@ -14,12 +14,14 @@ Each gate run compares the gated metrics with the plugin's own code
 the catalogue's effect floors). Draws from one pool overlap, so the gate runs
 are not independent: the rates are estimates from a pool of real rounds.
 
-    python bench/bench_gate.py [--rounds 15] [--window 3] [--draws 200]
+    python bench/bench_gate.py [--rounds 15] [--window 3] [--draws 200] [--save pools.json]
+    python bench/bench_gate.py --pools pools.json      # re-analyse saved pools without measuring
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import tempfile
 import time
@@ -61,13 +63,13 @@ def pool(binary: Path, extra_cpu: float, rounds: int, window: float, workdir: Pa
     return {name: m.values(name) for name in RECORDED}
 
 
-def gate_run(base: dict[str, list[float]], cur: dict[str, list[float]], rng: random.Random, n: int):
+def gate_run(base: dict[str, list[float]], cur: dict[str, list[float]], rng: random.Random, n: int, rule: str):
     comparisons = []
     for name in GATED:
         b = rng.sample(base[name], n)
         c = rng.sample(cur[name], n)
-        comparisons.append(compare(b, c, ComparisonPolicy.of(get_metric(name)), 0.05, test="bench"))
-    return gate(comparisons, alpha=0.05, method="bh")
+        comparisons.append(compare(b, c, ComparisonPolicy.of(get_metric(name)), 0.05, test="bench", effect_rule=rule))
+    return gate(comparisons, alpha=0.05, method="bh", effect_rule=rule)
 
 
 def cv(values: list[float]) -> float:
@@ -83,19 +85,27 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=200, help="gate runs drawn for A/A and for A/B")
     ap.add_argument("--n", type=int, default=5, help="rounds per side in one gate run")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--save", type=Path, help="write the measured pools to this JSON file")
+    ap.add_argument("--pools", type=Path, help="read pools saved with --save instead of measuring")
     args = ap.parse_args()
 
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        binary = build_binary(REPO / "examples" / "go-service", work / "bin").path
-        t0 = time.monotonic()
-        a1 = pool(binary, 0.0, args.rounds, args.window, work)
-        a2 = pool(binary, 0.0, args.rounds, args.window, work)
-        b = pool(binary, 0.15, args.rounds, args.window, work)
-        measured = time.monotonic() - t0
-
-    print(f"pools: 3 x {args.rounds} rounds of {args.window:g} s (closed model, 4 clients, /work?n=2000), "
-          f"measured in {measured:.0f} s")
+    if args.pools:
+        saved = json.loads(args.pools.read_text())
+        a1, a2, b, header = saved["a1"], saved["a2"], saved["b"], saved["header"]
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            binary = build_binary(REPO / "examples" / "go-service", work / "bin").path
+            t0 = time.monotonic()
+            a1 = pool(binary, 0.0, args.rounds, args.window, work)
+            a2 = pool(binary, 0.0, args.rounds, args.window, work)
+            b = pool(binary, 0.15, args.rounds, args.window, work)
+            measured = time.monotonic() - t0
+        header = (f"pools: 3 x {args.rounds} rounds of {args.window:g} s (closed model, 4 clients, /work?n=2000), "
+                  f"measured in {measured:.0f} s")
+        if args.save:
+            args.save.write_text(json.dumps({"a1": a1, "a2": a2, "b": b, "header": header}, indent=1))
+    print(header)
     print(f"{'metric':<36}{'A1 median':>12}{'A2 median':>12}{'B median':>12}{'B/A':>8}{'CV A':>8}")
     for name in RECORDED:
         med = lambda xs: sorted(xs)[len(xs) // 2]  # noqa: E731
@@ -103,26 +113,24 @@ def main() -> None:
         print(f"{name:<36}{med(a1[name]):>12.4g}{med(a2[name]):>12.4g}{med(b[name]):>12.4g}"
               f"{med(b[name]) / med(a) - 1:>+8.1%}{cv(a):>8.1%}")
 
-    rng = random.Random(args.seed)
-    false_alarms = 0
-    for _ in range(args.draws):
-        if gate_run(a1, a2, rng, args.n).failed:
-            false_alarms += 1
-    detected = 0
-    per_metric = {name: 0 for name in GATED}
     both = {name: a1[name] + a2[name] for name in GATED}
-    for _ in range(args.draws):
-        res = gate_run(both, b, rng, args.n)
-        detected += res.failed
-        for v in res.verdicts:
-            if v.status is Status.REGRESSED:
-                per_metric[v.metric] += 1
-    print(f"\ngate runs: {args.n}+{args.n} rounds each, {len(GATED)} gated metrics, BH at alpha 0.05, "
-          f"effect rule: CI bound beyond the floor")
-    print(f"A/A false alarms: {false_alarms}/{args.draws} = {false_alarms / args.draws:.1%} of gate runs")
-    print(f"A/B (+15 % work in main.hashPayload) detected: {detected}/{args.draws} = {detected / args.draws:.1%}")
-    for name, count in per_metric.items():
-        print(f"  flagged {name}: {count / args.draws:.1%}")
+    for rule, what in (("bound", "the CI bound beyond the floor (default)"), ("estimate", "the point estimate beyond the floor")):
+        rng = random.Random(args.seed)
+        false_alarms = sum(gate_run(a1, a2, rng, args.n, rule).failed for _ in range(args.draws))
+        detected = 0
+        per_metric = {name: 0 for name in GATED}
+        for _ in range(args.draws):
+            res = gate_run(both, b, rng, args.n, rule)
+            detected += res.failed
+            for v in res.verdicts:
+                if v.status is Status.REGRESSED:
+                    per_metric[v.metric] += 1
+        print(f"\ngate runs: {args.n}+{args.n} rounds each, {len(GATED)} gated metrics, BH at alpha 0.05, "
+              f"effect rule: {what}")
+        print(f"A/A false alarms: {false_alarms}/{args.draws} = {false_alarms / args.draws:.1%} of gate runs")
+        print(f"A/B (+15 % work in main.hashPayload) detected: {detected}/{args.draws} = {detected / args.draws:.1%}")
+        for name, count in per_metric.items():
+            print(f"  flagged {name}: {count / args.draws:.1%}")
 
 
 if __name__ == "__main__":
