@@ -4,6 +4,12 @@ Subcommands:
 
 ``goperf analyze FILE [--json] [--kind KIND]``
     Summarise a captured goroutine dump, execution trace or pprof profile.
+``goperf load URL (--rate R | --concurrency C) --duration D [--json]``
+    Bounded HTTP/1.1 keep-alive load on a loopback service (docs/load.md).
+``goperf baseline list | show | diff | prune``
+    Manage the stored performance baselines (docs/baselines.md).
+``goperf triage URL | DIR [--seconds S] [--html PATH] [--json] [--fail-on LEVEL]``
+    Capture one window of a live service (or read a saved folder) and rank root causes (docs/triage.md).
 
 Every error the package raises on purpose is printed as one line
 ``goperf: error: ...`` with exit status 2; a traceback means a bug in goperf.

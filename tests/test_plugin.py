@@ -278,11 +278,12 @@ def test_measurement_limits_keep_artifacts_of_the_failing_test(pytester, tmp_pat
             "*GoperfAssertionError: hot_share:main.spinCore = * fraction (median; rounds: *) exceeds the limit 0.01*",
             "*- goperf artifacts -*",
             f"{artifacts}/test_m.py_test_cpu_budget/m0*go tool trace*",
+            f"{artifacts}/test_m.py_test_cpu_budget/m0/round-00/report.html*report with charts*",
             "*2 measurement round(s) in 2 test(s)*",
         ]
     )
     kept = artifacts / "test_m.py_test_cpu_budget" / "m0" / "round-00"
-    assert {"trace.out", "cpu.pprof", "goroutines-start.txt", "goroutines-end.txt", "load.json"} <= {
+    assert {"trace.out", "cpu.pprof", "goroutines-start.txt", "goroutines-end.txt", "load.json", "report.html"} <= {
         p.name for p in kept.iterdir()
     }
     assert not (artifacts / "test_m.py_test_fine").exists()  # passing tests keep nothing

@@ -130,6 +130,7 @@ def keep_artifacts(item: pytest.Item, report: pytest.TestReport) -> None:
         return
     config = item.config.stash[CONFIG]
     dirs = [m.directory for m in measurements]
+    reports = [_html_report(item, m) for m in measurements]
     if config.artifacts is not None:
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", item.nodeid)[-120:]
         target = config.artifacts / safe
@@ -139,5 +140,33 @@ def keep_artifacts(item: pytest.Item, report: pytest.TestReport) -> None:
             shutil.copytree(d, dest, dirs_exist_ok=True)
             kept.append(dest)
         dirs = kept
-    lines = [f"{d}  (trace.out opens in `go tool trace`, cpu.pprof in `go tool pprof`)" for d in dirs]
+    lines = []
+    for d, html in zip(dirs, reports):
+        lines.append(f"{d}  (trace.out opens in `go tool trace`, cpu.pprof in `go tool pprof`)")
+        if html is not None:
+            lines.append(f"{d / html.relative_to(html.parent.parent)}  (the last round as a report with charts)")
     report.sections.append(("goperf artifacts", "\n".join(lines)))
+
+
+def _html_report(item: pytest.Item, measurement: Any) -> Path | None:
+    """``report.html`` of the measurement's last round, next to its files; None when it cannot be drawn."""
+    from ..report import write_report
+
+    last = measurement.rounds[-1] if measurement.rounds else None
+    if last is None or last.files.trace is None:
+        return None
+    try:
+        return write_report(
+            last.files.directory / "report.html",
+            trace=last.files.trace.read_bytes(),
+            metrics=last.trace,
+            cpu=last.cpu,
+            goroutines=last.goroutines_end,
+            goroutines_start=last.goroutines_start,
+            title=f"{item.nodeid}: round {last.index} of {len(measurement.rounds)}",
+            main_module=last.main_module,
+        )
+    except (GoperfError, OSError) as exc:  # a report is a courtesy: never hide the test's own failure
+        report_error = f"could not write the HTML report: {exc}"
+        (last.files.directory / "report-error.txt").write_text(report_error + "\n")
+        return None
