@@ -221,11 +221,22 @@ _HEADER = ["test", "metric", "baseline median", "current median", "change [inter
 
 def terminal_lines(ev: RunEvaluation) -> list[str]:
     """The summary table for the terminal, regressions first, then notes and warnings."""
-    order = {Status.REGRESSED: 0, Status.IMPROVED: 1, Status.NOT_ENOUGH_DATA: 2, Status.NO_BASELINE: 3, Status.UNCHANGED: 4}
-    rows = [_HEADER] + sorted(_rows(ev), key=lambda r: (order.get(Status(r[6]), 9), r[0], r[1]))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(_HEADER))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
+    order = {Status.REGRESSED: 0, Status.IMPROVED: 1, Status.NOT_ENOUGH_DATA: 2, Status.UNCHANGED: 3}
+    compared = [r for r in _rows(ev) if r[6] != Status.NO_BASELINE.value]
+    lines = []
+    if compared:
+        rows = [_HEADER] + sorted(compared, key=lambda r: (order.get(Status(r[6]), 9), r[0], r[1]))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(_HEADER))]
+        lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
     res = ev.result
+    missing = [v for v in res.verdicts if v.status is Status.NO_BASELINE]
+    if missing:
+        tests = sorted({v.test or "" for v in missing})
+        lines.append(
+            f"no baseline for {len(missing)} metric(s) of {len(tests)} test(s) "
+            f"({', '.join(tests[:3])}{' ...' if len(tests) > 3 else ''}): record them with "
+            "`pytest --goperf-update-baselines`"
+        )
     counts = {s: sum(1 for v in res.verdicts if v.status is s) for s in Status}
     lines.append("")
     lines.append(
