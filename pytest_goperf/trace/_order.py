@@ -119,8 +119,13 @@ class Orderer:
             if e.where is None:  # context checks do not know the generation: add it
                 raise TraceParseError(str(e), where=f"generation {g.gen} at byte {g.offset}") from None
             raise
-        times = self._fix_times(np.array(out[1::NFIELDS], dtype=np.int64))
-        out[1::NFIELDS] = times.tolist()
+        raw_times = np.array(out[1::NFIELDS], dtype=np.int64)
+        times = self._fix_times(raw_times)
+        # Few times need fixing (equal times of one batch): write back only those.
+        changed = np.flatnonzero(times != raw_times)
+        if changed.size:
+            for i, v in zip((changed * NFIELDS + 1).tolist(), times[changed].tolist()):
+                out[i] = v
         return out, times
 
     def _order_into(self, g: RawGeneration, out: list) -> None:
@@ -301,7 +306,20 @@ class Orderer:
                         bc[1] = t
                         bc[2] = s
                         if t > limit:
-                            _heap_down(heap, 0)
+                            # _heap_down(heap, 0), inlined for the usual two or three cursors:
+                            # the top moved past a child, so it swaps with the smaller one.
+                            if n == 2:
+                                heap[0] = heap[1]
+                                heap[1] = bc
+                            elif n == 3:
+                                if heap[2][1] < heap[1][1]:
+                                    heap[0] = heap[2]
+                                    heap[2] = bc
+                                else:
+                                    heap[0] = heap[1]
+                                    heap[1] = bc
+                            else:
+                                _heap_down(heap, 0)
                         break
             if not stalled:
                 continue
