@@ -42,7 +42,7 @@ def gate_project(pytester, tmp_path_factory, monkeypatch):
         pytester.makepyprojecttoml(f'[tool.goperf]\npackage = "{EXAMPLE}"\nargs = {args}\n')
 
     configure()
-    pytester.makepyfile(test_gate=textwrap.dedent(TEST))
+    pytester.makepyfile(test_gated=textwrap.dedent(TEST))
     return configure
 
 
@@ -50,8 +50,8 @@ def test_update_then_regression_then_a_a(pytester, gate_project, tmp_path, monke
     first = pytester.runpytest("--goperf-update-baselines")
     first.assert_outcomes(passed=1)
     first.stdout.fnmatch_lines(["*baselines updated for 1 test(s) in .goperf*baselines*"])
-    stored = json.loads((pytester.path / ".goperf" / "baselines" / "test_gate.py.json").read_text())
-    values = stored["tests"]["test_gate.py::test_checksum"]["metrics"]["cpu_per_request:main.hashPayload"]["values"]
+    stored = json.loads((pytester.path / ".goperf" / "baselines" / "test_gated.py.json").read_text())
+    values = stored["tests"]["test_gated.py::test_checksum"]["metrics"]["cpu_per_request:main.hashPayload"]["values"]
     assert len(values) == 5
 
     # 100 % more work in main.hashPayload: the gate must block.
@@ -65,8 +65,8 @@ def test_update_then_regression_then_a_a(pytester, gate_project, tmp_path, monke
     assert regressed.ret == pytest.ExitCode.TESTS_FAILED
     regressed.stdout.fnmatch_lines(
         [
-            "::error file=test_gate.py,line=*,title=goperf regression%3A cpu_per_request%3Amain.hashPayload::*",
-            "*test_gate.py::test_checksum*cpu_per_request:main.hashPayload*regressed*",
+            "::error file=test_gated.py,line=*,title=goperf regression%3A cpu_per_request%3Amain.hashPayload::*",
+            "*test_gated.py::test_checksum*cpu_per_request:main.hashPayload*regressed*",
             "*gate: 1 regressed*",
         ]
     )
@@ -74,7 +74,7 @@ def test_update_then_regression_then_a_a(pytester, gate_project, tmp_path, monke
     assert data["failed"] is True
     [verdict] = [v for v in data["verdicts"] if v["metric"] == "cpu_per_request:main.hashPayload"]
     assert verdict["status"] == "regressed" and verdict["relative_change"] > 0.5
-    assert "| test_gate.py::test_checksum | cpu_per_request:main.hashPayload |" in summary.read_text()
+    assert "| test_gated.py::test_checksum | cpu_per_request:main.hashPayload |" in summary.read_text()
 
     # The same build as the baseline (A/A): no alarm.
     gate_project()
@@ -88,11 +88,11 @@ def test_update_then_regression_then_a_a(pytester, gate_project, tmp_path, monke
 def test_corrupt_baseline_fails_the_run_and_is_kept(pytester, gate_project):
     baselines = pytester.path / ".goperf" / "baselines"
     baselines.mkdir(parents=True)
-    corrupt = baselines / "test_gate.py.json"
+    corrupt = baselines / "test_gated.py.json"
     corrupt.write_text('{"format": "pytest-goperf-baseline", "version": 1, "tests": {')
     result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(["*goperf gate error:*test_gate.py.json*"])
+    result.stdout.fnmatch_lines(["*goperf gate error:*test_gated.py.json*"])
     assert corrupt.read_text().endswith('"tests": {')  # never overwritten
     update = pytester.runpytest("--goperf-update-baselines")
     assert update.ret == pytest.ExitCode.TESTS_FAILED
@@ -104,5 +104,5 @@ def test_no_baseline_is_reported_not_failed(pytester, gate_project):
     result.assert_outcomes(passed=1)
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(
-        ["no baseline for 2 metric(s) of 1 test(s) (test_gate.py::test_checksum): record them with*", "*0 regressed*2 no baseline*"]
+        ["no baseline for 2 metric(s) of 1 test(s) (test_gated.py::test_checksum): record them with*", "*0 regressed*2 no baseline*"]
     )
