@@ -21,4 +21,4 @@ if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/
   fi
 fi
 
-python3 -m pip install -q -e '.[test]'
+python -m pip install -q -e '.[test]'
