@@ -197,91 +197,140 @@ class Orderer:
                     continue
             else:
                 while True:
+                    # Wire statuses are literals here (1 runnable, 2 running, 3 syscall, 4 waiting
+                    # for goroutines; 1 running, 2 idle, 3 syscall for procs): cheaper than globals.
+                    # Each inline kind either applies at once or goes through _advance (slow).
                     typ = toks[s]
-                    ok = False
                     if typ == 16:  # GoStart
                         gid = toks[s + 2]
                         seq = toks[s + 3]
                         st = gs.get(gid)
-                        if st is not None and st[0] == _G_RUNNABLE and st[1] == gen and seq == st[2] + 1 \
+                        if st is not None and st[0] == 1 and st[1] == gen and seq == st[2] + 1 \
                                 and ms[1] != -1 and ms[0] == -1:
-                            st[0] = _G_RUNNING
+                            st[0] = 2
                             st[2] = seq
                             out_append((16, t, m, ms[1], -1, gid, seq, 0, 0))
                             ms[0] = gid
-                            ok = True
+                        else:
+                            bc[1] = t
+                            bc[2] = s
+                            if not slow(bc, toks, gen, g, out):
+                                stalled = True
+                                break
+                    elif typ == 20 or typ == 19:  # GoBlock, GoStop
+                        cg = ms[0]
+                        st = gs.get(cg)
+                        if st is not None and st[0] == 2 and ms[1] != -1:
+                            st[0] = 4 if typ == 20 else 1
+                            out_append((typ, t, m, ms[1], cg, toks[s + 2], toks[s + 3], 0, 0))
+                            ms[0] = -1
+                        else:
+                            bc[1] = t
+                            bc[2] = s
+                            if not slow(bc, toks, gen, g, out):
+                                stalled = True
+                                break
                     elif typ == 21:  # GoUnblock
                         gid = toks[s + 2]
                         seq = toks[s + 3]
                         st = gs.get(gid)
-                        if st is not None and st[0] == _G_WAITING and st[1] == gen and seq == st[2] + 1:
-                            st[0] = _G_RUNNABLE
+                        if st is not None and st[0] == 4 and st[1] == gen and seq == st[2] + 1:
+                            st[0] = 1
                             st[2] = seq
                             out_append((21, t, m, ms[1], ms[0], gid, seq, toks[s + 4], 0))
-                            ok = True
-                    elif typ == 17 or typ == 19 or typ == 20:  # GoDestroy, GoStop, GoBlock
+                        else:
+                            bc[1] = t
+                            bc[2] = s
+                            if not slow(bc, toks, gen, g, out):
+                                stalled = True
+                                break
+                    elif typ == 10:  # ProcStart
+                        pid = toks[s + 2]
+                        seq = toks[s + 3]
+                        pst = ps.get(pid)
+                        if pst is not None and pst[0] == 2 and pst[1] == gen and seq == pst[2] + 1 \
+                                and ms[1] == -1:
+                            pst[0] = 1
+                            pst[2] = seq
+                            out_append((10, t, m, -1, ms[0], pid, seq, 0, 0))
+                            ms[1] = pid
+                        else:
+                            bc[1] = t
+                            bc[2] = s
+                            if not slow(bc, toks, gen, g, out):
+                                stalled = True
+                                break
+                    elif typ == 11:  # ProcStop
+                        pst = ps.get(ms[1])
+                        if pst is not None and (pst[0] == 1 or pst[0] == 3):
+                            pst[0] = 2
+                            out_append((11, t, m, ms[1], ms[0], 0, 0, 0, 0))
+                            ms[1] = -1
+                        else:
+                            bc[1] = t
+                            bc[2] = s
+                            if not slow(bc, toks, gen, g, out):
+                                stalled = True
+                                break
+                    elif typ == 17:  # GoDestroy
                         cg = ms[0]
                         st = gs.get(cg)
-                        if st is not None and st[0] == _G_RUNNING and ms[1] != -1:
-                            if typ == 17:
-                                del gs[cg]
-                                out_append((17, t, m, ms[1], cg, 0, 0, 0, 0))
-                            else:
-                                st[0] = _G_WAITING if typ == 20 else _G_RUNNABLE
-                                out_append((typ, t, m, ms[1], cg, toks[s + 2], toks[s + 3], 0, 0))
+                        if st is not None and st[0] == 2 and ms[1] != -1:
+                            del gs[cg]
+                            out_append((17, t, m, ms[1], cg, 0, 0, 0, 0))
                             ms[0] = -1
-                            ok = True
+                        else:
+                            bc[1] = t
+                            bc[2] = s
+                            if not slow(bc, toks, gen, g, out):
+                                stalled = True
+                                break
                     elif typ == 14:  # GoCreate
                         nid = toks[s + 2]
                         cst = gs.get(ms[0])
-                        if ms[1] != -1 and (cst is None or cst[0] == _G_RUNNING) and nid not in gs:
-                            gs[nid] = [_G_RUNNABLE, gen, 0]
+                        if ms[1] != -1 and (cst is None or cst[0] == 2) and nid not in gs:
+                            gs[nid] = [1, gen, 0]
                             out_append((14, t, m, ms[1], ms[0], nid, toks[s + 3], toks[s + 4], 0))
-                            ok = True
+                        else:
+                            bc[1] = t
+                            bc[2] = s
+                            if not slow(bc, toks, gen, g, out):
+                                stalled = True
+                                break
                     elif typ == 22:  # GoSyscallBegin
                         cg = ms[0]
                         st = gs.get(cg)
                         pst = ps.get(ms[1])
                         seq = toks[s + 2]
-                        if st is not None and st[0] == _G_RUNNING and pst is not None and pst[1] == gen \
+                        if st is not None and st[0] == 2 and pst is not None and pst[1] == gen \
                                 and seq == pst[2] + 1:
-                            st[0] = _G_SYSCALL
-                            pst[0] = _P_SYSCALL
+                            st[0] = 3
+                            pst[0] = 3
                             pst[2] = seq
                             out_append((22, t, m, ms[1], cg, seq, toks[s + 3], 0, 0))
-                            ok = True
+                        else:
+                            bc[1] = t
+                            bc[2] = s
+                            if not slow(bc, toks, gen, g, out):
+                                stalled = True
+                                break
                     elif typ == 23:  # GoSyscallEnd
                         cg = ms[0]
                         st = gs.get(cg)
                         pst = ps.get(ms[1])
-                        if st is not None and st[0] == _G_SYSCALL and pst is not None and pst[0] == _P_SYSCALL:
-                            st[0] = _G_RUNNING
-                            pst[0] = _P_RUNNING
+                        if st is not None and st[0] == 3 and pst is not None and pst[0] == 3:
+                            st[0] = 2
+                            pst[0] = 1
                             out_append((23, t, m, ms[1], cg, 0, 0, 0, 0))
-                            ok = True
-                    elif typ == 37:  # HeapAlloc
-                        if ms[1] != -1:
-                            out_append((37, t, m, ms[1], ms[0], toks[s + 2], 0, 0, 0))
-                            ok = True
-                    elif typ == 10:  # ProcStart
-                        pid = toks[s + 2]
-                        seq = toks[s + 3]
-                        pst = ps.get(pid)
-                        if pst is not None and pst[0] == _P_IDLE and pst[1] == gen and seq == pst[2] + 1 \
-                                and ms[1] == -1:
-                            pst[0] = _P_RUNNING
-                            pst[2] = seq
-                            out_append((10, t, m, -1, ms[0], pid, seq, 0, 0))
-                            ms[1] = pid
-                            ok = True
-                    elif typ == 11:  # ProcStop
-                        pst = ps.get(ms[1])
-                        if pst is not None and (pst[0] == _P_RUNNING or pst[0] == _P_SYSCALL):
-                            pst[0] = _P_IDLE
-                            out_append((11, t, m, ms[1], ms[0], 0, 0, 0, 0))
-                            ms[1] = -1
-                            ok = True
-                    if not ok:
+                        else:
+                            bc[1] = t
+                            bc[2] = s
+                            if not slow(bc, toks, gen, g, out):
+                                stalled = True
+                                break
+                    elif typ == 37 and ms[1] != -1:  # HeapAlloc
+                        out_append((37, t, m, ms[1], ms[0], toks[s + 2], 0, 0, 0))
+                    else:
                         bc[1] = t
                         bc[2] = s
                         if not slow(bc, toks, gen, g, out):
