@@ -220,6 +220,11 @@ _MISC = np.zeros(256, dtype=bool)
 _MISC[[SYNC, 7, 9, 26, 27, 28, 29, 30]] = True
 
 
+def _int64_column(values: list) -> np.ndarray:
+    """A record column of signed values (contexts, -1 for none) as int64."""
+    return np.fromiter(values, dtype=np.int64, count=len(values))  # a little faster than np.array
+
+
 def _uint64_column(values: list) -> np.ndarray:
     """A record column of unsigned values (arguments) as uint64."""
     try:
@@ -272,13 +277,13 @@ class _Accumulator:
         if self.start is None:
             self.start = int(times[0])
         start = self.start
-        typ = np.array(recs[0::NFIELDS], dtype=np.int64)
+        typ = _uint64_column(recs[0::NFIELDS]).astype(np.int64)  # wire types: small, non-negative
         for i in np.flatnonzero(_MISC[typ]).tolist():
             self._misc(recs[i * NFIELDS:(i + 1) * NFIELDS], og, start)
 
         idx = np.flatnonzero(_GID_COL[typ])
         tt = typ[idx]
-        col = {c: np.array(recs[c::NFIELDS], dtype=np.int64)[idx] for c in (3, 4)}
+        col = {c: _int64_column(recs[c::NFIELDS])[idx] for c in (3, 4)}
         a1 = _uint64_column(recs[5::NFIELDS])
         # Procs seen (ProcStart, ProcStatus: their first argument), gathered at once.
         pmask = (typ == 10) | (typ == 13)
@@ -337,7 +342,13 @@ class _Accumulator:
         a_run = np.concatenate((self.c_started, running))
         a_fresh = np.concatenate((self.c_fresh, (frm == _NOTEXIST) & (to == _RUNNABLE)))
         n = a_gid.size
-        order = np.argsort(a_gid, kind="stable")
+        lo = int(a_gid.min()) if a_gid.size else 0
+        if a_gid.size and int(a_gid.max()) - lo < 65536:
+            # Goroutine IDs within a 16-bit span: numpy's stable sort of 16-bit keys is a radix
+            # sort, several times faster than the 64-bit one, and gives the same order.
+            order = np.argsort((a_gid - lo).astype(np.uint16), kind="stable")
+        else:
+            order = np.argsort(a_gid, kind="stable")
         a_gid, a_to, a_t, a_extra, a_run, a_fresh = (x[order] for x in (a_gid, a_to, a_t, a_extra, a_run, a_fresh))
         n = a_gid.size
         if n == 0:
