@@ -18,6 +18,7 @@ rewrites (the old state packed into GoStatus/ProcStatus/ProcSteal arguments).
 
 from __future__ import annotations
 
+from array import array
 from typing import NoReturn
 
 import numpy as np
@@ -119,7 +120,12 @@ class Orderer:
             if e.where is None:  # context checks do not know the generation: add it
                 raise TraceParseError(str(e), where=f"generation {g.gen} at byte {g.offset}") from None
             raise
-        raw_times = np.array(out[1::NFIELDS], dtype=np.int64)
+        col = out[1::NFIELDS]
+        try:  # times are non-negative: array('Q') converts them about twice as fast as np.array
+            raw_times = np.frombuffer(array("Q", col), dtype=np.uint64).astype(np.int64)
+        except (OverflowError, TypeError):
+            raw_times = np.array(col, dtype=np.int64)
+        del col
         times = self._fix_times(raw_times)
         # Few times need fixing (equal times of one batch): write back only those.
         changed = np.flatnonzero(times != raw_times)
@@ -355,20 +361,30 @@ class Orderer:
                         bc[1] = t
                         bc[2] = s
                         if t > limit:
-                            # _heap_down(heap, 0), inlined for the usual two or three cursors:
-                            # the top moved past a child, so it swaps with the smaller one.
+                            # _heap_down(heap, 0), inlined (same choices, ties included): the
+                            # top cursor, at time t, sinks while a child is earlier than t.
                             if n == 2:
                                 heap[0] = heap[1]
                                 heap[1] = bc
-                            elif n == 3:
-                                if heap[2][1] < heap[1][1]:
-                                    heap[0] = heap[2]
-                                    heap[2] = bc
-                                else:
-                                    heap[0] = heap[1]
-                                    heap[1] = bc
                             else:
-                                _heap_down(heap, 0)
+                                hi = 0
+                                hl = 1
+                                while hl < n:
+                                    hm = -1
+                                    hmt = t
+                                    ht = heap[hl][1]
+                                    if ht < hmt:
+                                        hm = hl
+                                        hmt = ht
+                                    hl += 1
+                                    if hl < n and heap[hl][1] < hmt:
+                                        hm = hl
+                                    if hm < 0:
+                                        break
+                                    heap[hi] = heap[hm]
+                                    hi = hm
+                                    hl = 2 * hi + 1
+                                heap[hi] = bc
                         break
             if not stalled:
                 continue
