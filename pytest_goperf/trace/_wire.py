@@ -352,8 +352,9 @@ def _varints(buf: np.ndarray, base_offset: int) -> np.ndarray:
     ends = np.flatnonzero(buf < 0x80)
     if ends.size == 0:
         return np.zeros(0, dtype=np.uint64)
-    lo = (buf & 0x7F).astype(np.uint64)
-    vals = lo[ends]
+    # The last byte of a varint is below 0x80: its value as is. Only the varint ends are
+    # widened to 64 bits (not the whole buffer).
+    vals = buf[ends].astype(np.uint64)
     # Length of each varint: distance from the previous varint's end.
     lengths = np.diff(ends, prepend=-1)
     longest = int(lengths.max())
@@ -367,7 +368,7 @@ def _varints(buf: np.ndarray, base_offset: int) -> np.ndarray:
     k = 1
     seven = np.uint64(7)
     while idx.size:
-        vals[idx] = (vals[idx] << seven) | lo[ends[idx] - k]
+        vals[idx] = (vals[idx] << seven) | (buf[ends[idx] - k] & 0x7F).astype(np.uint64)
         k += 1
         idx = idx[lengths[idx] > k]
     return vals
@@ -393,10 +394,13 @@ def _decode_events(data: bytes, g: RawGeneration, m_batches: dict[int, list[_Bat
         chunks.append(np.frombuffer(mv[b.start:b.end], dtype=np.uint8))
     buf = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
     # Token index where each batch's payload begins: the number of varint ends before it.
-    sizes = np.array([b.end - b.start for b in order], dtype=np.int64)
-    byte_bounds = np.concatenate(([0], np.cumsum(sizes)))
-    ends_cum = np.concatenate(([0], np.cumsum(buf < 0x80)))
-    tok_bounds = ends_cum[byte_bounds].tolist()
+    # (Counted batch by batch: a cumulative sum over the whole buffer costs a 64-bit array of its size.)
+    tok_bounds = [0]
+    pos = 0
+    for b in order:
+        size = b.end - b.start
+        tok_bounds.append(tok_bounds[-1] + int(np.count_nonzero(buf[pos:pos + size] < 0x80)))
+        pos += size
     g.tokens = _varints(buf, g.offset).tolist()
     k = g.ns_per_tick
     for j, b in enumerate(order):
