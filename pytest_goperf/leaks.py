@@ -221,10 +221,13 @@ class LeakCheck:
         service: GoService | PprofClient | str,
         *,
         ignore: Sequence[Ignore] = (),
-        settle_timeout: float = 5.0,
+        settle_timeout: float | None = None,
         use_leak_profile: bool = True,
         artifacts_dir: Path | str | None = None,
     ) -> None:
+        defaults: tuple[Ignore, ...] = tuple(getattr(service, "leak_ignore", ()))
+        if settle_timeout is None:
+            settle_timeout = getattr(service, "leak_settle_timeout", None) or 5.0
         if isinstance(service, str):
             self._pprof = PprofClient(service)
             self._service = None
@@ -232,7 +235,7 @@ class LeakCheck:
             self._pprof, self._service = service, None
         else:
             self._pprof, self._service = service.pprof, service
-        self.ignore = tuple(ignore)
+        self.ignore = (*defaults, *ignore)  # the project's rules ([tool.goperf.leak]) and this call's
         self.settle_timeout = settle_timeout
         self.use_leak_profile = use_leak_profile
         self.artifacts_dir = Path(artifacts_dir) if artifacts_dir is not None else None
@@ -306,7 +309,7 @@ def assert_no_goroutine_leak(
     service: GoService | PprofClient | str,
     *,
     ignore: Sequence[Ignore] = (),
-    settle_timeout: float = 5.0,
+    settle_timeout: float | None = None,
     use_leak_profile: bool = True,
     artifacts_dir: Path | str | None = None,
 ) -> LeakCheck:
@@ -315,8 +318,10 @@ def assert_no_goroutine_leak(
     ``service`` is a :class:`~pytest_goperf.GoService`, a pprof client or a
     pprof base URL. ``ignore`` takes :class:`IgnoreSpec` rules (top function,
     any function, created-by, state; exact, glob or ``re:`` patterns) or
-    predicates on a goroutine. New goroutines get ``settle_timeout`` seconds to
-    finish (polled with backoff). Dumps of a failing check are kept in
+    predicates on a goroutine; a service started by the plugin adds the
+    project's rules from ``[tool.goperf.leak] ignore``. New goroutines get
+    ``settle_timeout`` seconds to finish (polled with backoff; default: the
+    project's ``settle_timeout``, else 5 s). Dumps of a failing check are kept in
     ``artifacts_dir`` (a temporary folder when not given)::
 
         with assert_no_goroutine_leak(go_service):

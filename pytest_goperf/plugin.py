@@ -20,7 +20,7 @@ from .service import GoService, describe_exit, start_service
 from ._plugin.gating import RunGate, measured_test
 from ._plugin.keys import CALL_SERVICES, CONFIG, LEAK_CHECK, MEASUREMENTS, STATE
 from ._plugin.measuring import Goperf, keep_artifacts
-from ._plugin.services import GoServiceFactory, PluginState, launch
+from ._plugin.services import GoServiceFactory, PluginState, apply_leak_defaults, launch
 
 
 # --------------------------------------------------------------------------- options
@@ -127,6 +127,7 @@ def go_service(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFac
     config = state.config
     if config.url:
         service = GoService(config.url, config.pprof_url)
+        apply_leak_defaults(service, config)
         service.pprof.check_enabled()
         yield service
         service.stop()
@@ -193,8 +194,8 @@ def _leak_options(item: pytest.Item, config: GoperfConfig) -> dict[str, Any] | N
                 raise ConfigError(f"{item.nodeid}: bad ignore rule {rule!r}: {exc}") from None
         ignore.append(rule)
     return {
-        "ignore": [*config.leak_ignore, *ignore],
-        "settle_timeout": float(kwargs.get("settle_timeout", config.leak_settle_timeout)),
+        "ignore": ignore,  # the project's rules come with the service (apply_leak_defaults)
+        "settle_timeout": float(kwargs["settle_timeout"]) if "settle_timeout" in kwargs else None,
         "service": kwargs.get("service", "go_service"),
     }
 

@@ -119,6 +119,9 @@ class GoService:
         self.pprof = PprofClient(self.pprof_url)
         self.stop_status: int | None = None
         self.go_version = ""  # the toolchain that built it ("" when attached)
+        # Leak-check defaults from the project's [tool.goperf.leak] (set by the plugin).
+        self.leak_ignore: tuple[object, ...] = ()
+        self.leak_settle_timeout: float | None = None
 
     def __repr__(self) -> str:
         return f"<GoService {self.url} pid={self.pid}>"

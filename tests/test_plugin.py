@@ -342,3 +342,37 @@ def test_measurement_windows_never_overlap_across_xdist_workers(pytester, tmp_pa
     assert len(windows) == 4
     for (_, end), (start, _) in zip(windows, windows[1:]):
         assert start >= end - 0.05, f"windows overlap: {windows}"
+
+
+def test_project_ignore_rules_apply_to_direct_checks(pytester):
+    pytester.makepyprojecttoml(
+        textwrap.dedent(
+            f"""
+            [tool.goperf]
+            package = "{EXAMPLE}"
+
+            [tool.goperf.leak]
+            settle_timeout = 0.3
+
+            [[tool.goperf.leak.ignore]]
+            created_by = "main.leakTicker"
+            """
+        )
+    )
+    pytester.makepyfile(
+        test_direct="""
+        import pytest
+        from pytest_goperf import GoroutineLeakError, assert_no_goroutine_leak
+
+        def test_ignored_by_the_project(go_service):
+            with assert_no_goroutine_leak(go_service) as check:
+                go_service.client.get("/defect/leak-ticker")
+            assert check.settle_timeout == 0.3
+
+        def test_other_leaks_still_fail(go_service):
+            with pytest.raises(GoroutineLeakError, match="main.globalWaiter"):
+                with assert_no_goroutine_leak(go_service):
+                    go_service.client.get("/defect/leak-global")
+        """
+    )
+    pytester.runpytest().assert_outcomes(passed=2)

@@ -14,7 +14,7 @@ from ..errors import BuildError
 from ..service import GoService, ServiceSpec, start_service
 from .keys import CALL_SERVICES
 
-__all__ = ["GoServiceFactory", "PluginState", "launch"]
+__all__ = ["GoServiceFactory", "PluginState", "apply_leak_defaults", "launch"]
 
 
 class PluginState:
@@ -94,8 +94,15 @@ def launch(
     log_dir.mkdir(parents=True, exist_ok=True)
     service = start_service(spec, log_dir / f"{name}-{len(state.services)}.log")
     service.go_version = result.go_version
+    apply_leak_defaults(service, config)
     state.services.append(service)
     return service
+
+
+def apply_leak_defaults(service: GoService, config: GoperfConfig) -> None:
+    """Every leak check on ``service`` applies the project's ignore rules and settle time."""
+    service.leak_ignore = tuple(config.leak_ignore)
+    service.leak_settle_timeout = config.leak_settle_timeout
 
 
 def _log_root(tmp_factory: pytest.TempPathFactory) -> Path:
