@@ -40,6 +40,8 @@ class _MedianView:
             raise AttributeError(name)
         if not self._records:
             raise ConfigError(f"no round captured {self._what}: enable it in the measurement")
+        if not hasattr(self._records[0], name) and hasattr(self._records[0], f"{name}_ns"):
+            name = f"{name}_ns"  # sched_latency.p99 is sched_latency.p99_ns (nanoseconds)
         values = [getattr(r, name) for r in self._records]
         if not all(isinstance(v, (int, float)) for v in values):
             raise AttributeError(f"{self._what}.{name} is not a number")
@@ -58,6 +60,12 @@ class LatencyView:
     p90_ms: float
     p99_ms: float
     max_ms: float
+
+    # result.latency.p99 reads as the examples do: milliseconds.
+    p50 = property(lambda self: self.p50_ms)
+    p90 = property(lambda self: self.p90_ms)
+    p99 = property(lambda self: self.p99_ms)
+    max = property(lambda self: self.max_ms)
 
 
 @dataclass(frozen=True)
