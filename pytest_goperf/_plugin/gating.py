@@ -161,14 +161,10 @@ class RunGate:
                 + (f" ({len(self.measured) - len(self.updated)} failing test(s) left unchanged)" if len(self.measured) > len(self.updated) else "")
             )
         if self.evaluation is not None:
-            for line in _gate_lines(self.evaluation):
+            from ..gate import terminal_lines
+
+            for line in terminal_lines(self.evaluation):
                 terminalreporter.write_line(line, red=line.startswith("REGRESSED"))
-
-
-def _gate_lines(evaluation: Any) -> list[str]:
-    from ..gate import terminal_lines
-
-    return terminal_lines(evaluation)
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -28,6 +28,13 @@ class PluginState:
         self.owner_stack: list[pytest.FixtureDef] = []
         self.dead_reported: set[int] = set()
         self.current_item: pytest.Item | None = None
+        self._go_versions: dict[str, str] = {}
+
+    def go_version(self, go: str) -> str:
+        """The version of the ``go`` binary (``go env GOVERSION``), asked once per session."""
+        if go not in self._go_versions:
+            self._go_versions[go] = go_env_for_build(go).get("GOVERSION", "")
+        return self._go_versions[go]
 
     def build(self, package_dir: Path, config: GoperfConfig, cache_dir: Path, env: Mapping[str, str]) -> BuildResult:
         key = (package_dir, config.go, config.build_flags, tuple(sorted(env.items())))
@@ -62,10 +69,6 @@ def _leak_env(go_version: str) -> dict[str, str]:
     return {"GOEXPERIMENT": "goroutineleakprofile"} if go_version.startswith("go1.26") else {}
 
 
-def _go_version(config: GoperfConfig) -> str:
-    return go_env_for_build(config.go).get("GOVERSION", "")
-
-
 def launch(
     state: PluginState,
     config: GoperfConfig,
@@ -78,7 +81,7 @@ def launch(
 ) -> GoService:
     build_env = {}
     if "GOEXPERIMENT" not in env:
-        build_env = _leak_env(_go_version(config))
+        build_env = _leak_env(state.go_version(config.go))
     result = state.build(package_dir, config, _cache_dir(config), build_env)
     spec = ServiceSpec(
         binary=result.path,
