@@ -8,7 +8,27 @@ would be imported again afterwards, and httpx would no longer recognise its
 exceptions (a raw httpcore.ReadTimeout instead of httpx.ReadTimeout).
 """
 
+import subprocess
+
 import httpcore  # noqa: F401
+import pytest
 
 import pytest_goperf.gate  # noqa: F401
 import pytest_goperf.measure  # noqa: F401
+
+
+@pytest.fixture(scope="session")
+def _outer_go_caches():
+    out = subprocess.run(["go", "env", "GOCACHE", "GOMODCACHE", "GOPATH"], capture_output=True, text=True, check=True)
+    return dict(zip(("GOCACHE", "GOMODCACHE", "GOPATH"), out.stdout.split()))
+
+
+@pytest.fixture
+def inner_go_env(tmp_path_factory, monkeypatch, _outer_go_caches):
+    """Environment for pytester runs that build Go: the outer run's Go caches (pytester
+    points HOME elsewhere, which would hide them) and one goperf build cache for the session."""
+    for key, value in _outer_go_caches.items():
+        monkeypatch.setenv(key, value)
+    cache = tmp_path_factory.getbasetemp() / "goperf-build-cache"
+    monkeypatch.setenv("GOPERF_CACHE_DIR", str(cache))
+    return cache

@@ -7,7 +7,6 @@ of main.hashPayload. Each inner run builds and starts the service.
 from __future__ import annotations
 
 import json
-import subprocess
 import textwrap
 from pathlib import Path
 
@@ -30,11 +29,7 @@ def test_checksum(goperf):
 
 
 @pytest.fixture
-def gate_project(pytester, tmp_path_factory, monkeypatch):
-    out = subprocess.run(["go", "env", "GOCACHE", "GOMODCACHE", "GOPATH"], capture_output=True, text=True, check=True)
-    for key, value in zip(("GOCACHE", "GOMODCACHE", "GOPATH"), out.stdout.split()):
-        monkeypatch.setenv(key, value)  # pytester moves HOME; keep the real Go caches
-    monkeypatch.setenv("GOPERF_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "gate-build-cache"))
+def gate_project(pytester, inner_go_env, monkeypatch):
     monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
 
     def configure(extra_args: str = "") -> None:

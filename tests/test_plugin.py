@@ -7,7 +7,6 @@ shared through GOPERF_CACHE_DIR so only the first run compiles.
 from __future__ import annotations
 
 import os
-import subprocess
 import textwrap
 from pathlib import Path
 
@@ -19,20 +18,9 @@ EXAMPLE = REPO / "examples" / "go-service"
 NOPPROF = REPO / "tests" / "go" / "nopprof"
 
 
-@pytest.fixture(scope="session")
-def go_caches():
-    """The outer run's Go caches: pytester points HOME elsewhere, which would hide them."""
-    out = subprocess.run(["go", "env", "GOCACHE", "GOMODCACHE", "GOPATH"], capture_output=True, text=True, check=True)
-    return dict(zip(("GOCACHE", "GOMODCACHE", "GOPATH"), out.stdout.split()))
-
-
 @pytest.fixture(autouse=True)
-def shared_build_cache(tmp_path_factory, monkeypatch, go_caches):
-    cache = tmp_path_factory.getbasetemp() / "goperf-build-cache"
-    monkeypatch.setenv("GOPERF_CACHE_DIR", str(cache))
-    for key, value in go_caches.items():
-        monkeypatch.setenv(key, value)
-    return cache
+def _go_env(inner_go_env):
+    return inner_go_env
 
 
 def toml_value(value: object) -> str:
