@@ -128,7 +128,9 @@ def test_open_model_at_overload_shows_latency_and_drops_not_a_hidden_backlog(go_
     assert r.completed + r.failed == r.sent, why
     # Latency counts from the due time, so queueing behind the service shows up in full.
     assert r.latency.percentile(90) > 2 * service_p50, why
-    assert r.latency.max_ns > 0.2e9, why
+    # 8 requests queue behind each other: the slowest waited several service times (not a fixed
+    # 0.2 s, which a fast machine undercuts: 128 ms seen at a 9 ms service time).
+    assert r.latency.max_ns > 5 * service_p50, why
 
 
 def test_open_model_latency_counts_from_due_time_when_the_client_stalls(go_service):
