@@ -27,11 +27,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from pytest_goperf.build import build_binary
-from pytest_goperf.measure import measure
-from pytest_goperf.metrics import get_metric
-from pytest_goperf.service import ServiceSpec, start_service
-from pytest_goperf.stats import ComparisonPolicy, Status, compare, gate
+from pytest_goperf.comparison.metrics import get_metric
+from pytest_goperf.comparison.stats import ComparisonPolicy, Status, compare, gate
+from pytest_goperf.runtime.build import build_binary
+from pytest_goperf.runtime.measure import measure
+from pytest_goperf.runtime.service import ServiceSpec, start_service
 
 REPO = Path(__file__).resolve().parent.parent
 GATED = [

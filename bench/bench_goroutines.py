@@ -50,7 +50,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO))
 import samplekit  # noqa: E402
 
-from pytest_goperf.goroutines import parse_goroutine_profile, parse_goroutines  # noqa: E402
+from pytest_goperf.formats.goroutines import parse_goroutine_profile, parse_goroutines
 
 N_REQUESTS = 100
 PER_REQUEST = 1000

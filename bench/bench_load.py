@@ -40,7 +40,9 @@ sys.path.insert(0, str(REPO))
 
 import samplekit
 
-from pytest_goperf.load import ClosedModel, OpenModel, engine, run_load
+from pytest_goperf.load import engine
+from pytest_goperf.load.engine import run_load
+from pytest_goperf.load.scenario import ClosedModel, OpenModel
 
 PATH = "/items"
 

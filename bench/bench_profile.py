@@ -39,7 +39,8 @@ sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO))
 import samplekit
 
-from pytest_goperf.profile import profile_table, read_profile
+from pytest_goperf.analysis.functions import profile_table
+from pytest_goperf.formats.profile._decode import read_profile
 
 MIXED = ["/work?n=2000", "/items", "/defect/alloc?n=5000", "/work?n=500", "/defect/contention?n=8&work=20"]
 

@@ -36,7 +36,7 @@ from scipy import stats as sp
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
 
-from pytest_goperf.stats import ComparisonPolicy, Status, compare, gate
+from pytest_goperf.comparison.stats import ComparisonPolicy, Status, compare, gate
 
 
 def _timeit(fn, repeat: int) -> float:
@@ -104,8 +104,10 @@ METRICS = {
 
 
 def _round(base: str, seconds: float) -> dict[str, float]:
-    from pytest_goperf.load import ClosedModel, run_load
-    from pytest_goperf.profile import profile_table, read_profile
+    from pytest_goperf.analysis.functions import profile_table
+    from pytest_goperf.formats.profile._decode import read_profile
+    from pytest_goperf.load.engine import run_load
+    from pytest_goperf.load.scenario import ClosedModel
 
     box: dict[str, bytes] = {}
 
@@ -133,7 +135,8 @@ def _session(binary: Path, extra: float, rounds: int, seconds: float) -> dict[st
 
     out: dict[str, list[float]] = {k: [] for k in METRICS}
     with samplekit.run_service(binary, ["-extra-cpu", str(extra)]) as base:
-        from pytest_goperf.load import ClosedModel, run_load
+        from pytest_goperf.load.engine import run_load
+        from pytest_goperf.load.scenario import ClosedModel
 
         run_load(base, "/work?n=2000", model=ClosedModel(2), duration=1.0)  # warm-up
         for _ in range(rounds):

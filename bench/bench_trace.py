@@ -40,7 +40,7 @@ import samplekit  # noqa: E402
 
 OURS = (
     "import sys, time\n"
-    "from pytest_goperf.trace import compute_metrics\n"
+    "from pytest_goperf import compute_metrics\n"
     "data = open(sys.argv[1], 'rb').read()\n"
     "t = time.perf_counter()\n"
     "m = compute_metrics(data)\n"

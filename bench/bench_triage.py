@@ -37,16 +37,14 @@ sys.path.insert(0, str(ROOT))
 
 import samplekit
 
-from pytest_goperf.load import ClosedModel, run_load
-from pytest_goperf.report import render_html
-from pytest_goperf.trace import compute_metrics
-from pytest_goperf.triage import (
-    CaptureLimits,
-    analyse,
-    capture,
-    load_folder,
-    trace_timeline,
-)
+from pytest_goperf.analysis.timeline import trace_timeline
+from pytest_goperf.analysis.trace_metrics import compute_metrics
+from pytest_goperf.analysis.triage.findings import analyse
+from pytest_goperf.load.engine import run_load
+from pytest_goperf.load.scenario import ClosedModel
+from pytest_goperf.report.html import render_html
+from pytest_goperf.runtime.triage_capture import CaptureLimits, capture
+from pytest_goperf.runtime.triage_input import load_folder
 
 
 def best(f, repeat: int) -> float:

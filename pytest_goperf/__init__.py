@@ -33,39 +33,39 @@ __version__ = "0.1.0"
 _LAZY = {
     "GoperfConfig": "config",
     "IgnoreSpec": "config",
-    "Frame": "goroutines",
-    "Goroutine": "goroutines",
-    "parse_goroutine_profile": "goroutines",
-    "parse_goroutines": "goroutines",
-    "LeakReport": "leaks",
-    "assert_no_goroutine_leak": "leaks",
-    "GoService": "service",
-    "FunctionTable": "profile",
-    "assert_hot_share": "profile",
-    "function_table": "profile",
-    "profile_table": "profile",
-    "read_build_info": "profile",
-    "read_profile": "profile",
-    "TraceMetrics": "trace",
-    "compute_metrics": "trace",
-    "ClosedModel": "load",
-    "LoadResult": "load",
-    "OpenModel": "load",
-    "Request": "load",
-    "Scenario": "load",
-    "arun_load": "load",
-    "run_load": "load",
-    "Measurement": "measure",
-    "Round": "capture",
-    "Metric": "metrics",
-    "get_metric": "metrics",
-    "BaselineError": "baseline",
-    "BaselineStore": "baseline",
-    "ComparisonPolicy": "stats",
-    "Status": "stats",
-    "compare": "stats",
-    "gate": "stats",
-    "capture_environment": "environment",
+    "Frame": "formats.goroutines",
+    "Goroutine": "formats.goroutines",
+    "parse_goroutine_profile": "formats.goroutines",
+    "parse_goroutines": "formats.goroutines",
+    "LeakReport": "analysis.leaks",
+    "assert_no_goroutine_leak": "analysis.leaks",
+    "GoService": "runtime.service",
+    "FunctionTable": "analysis.functions",
+    "assert_hot_share": "analysis.profile_checks",
+    "function_table": "analysis.functions",
+    "profile_table": "analysis.functions",
+    "read_build_info": "formats.profile._buildinfo",
+    "read_profile": "formats.profile._decode",
+    "TraceMetrics": "analysis.trace_metrics",
+    "compute_metrics": "analysis.trace_metrics",
+    "ClosedModel": "load.scenario",
+    "LoadResult": "load.result",
+    "OpenModel": "load.scenario",
+    "Request": "load.scenario",
+    "Scenario": "load.scenario",
+    "arun_load": "load.engine",
+    "run_load": "load.engine",
+    "Measurement": "runtime.measure",
+    "Round": "runtime.capture",
+    "Metric": "comparison.metrics",
+    "get_metric": "comparison.metrics",
+    "BaselineError": "baseline.store",
+    "BaselineStore": "baseline.store",
+    "ComparisonPolicy": "comparison.stats",
+    "Status": "comparison.stats",
+    "compare": "comparison.stats",
+    "gate": "comparison.stats",
+    "capture_environment": "baseline.environment",
 }
 
 __all__ = [
@@ -135,16 +135,26 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, eagerly
-    from .baseline import BaselineError, BaselineStore
-    from .capture import Round
+    from .analysis.functions import FunctionTable, function_table, profile_table
+    from .analysis.leaks import LeakReport, assert_no_goroutine_leak
+    from .analysis.profile_checks import assert_hot_share
+    from .analysis.trace_metrics import TraceMetrics, compute_metrics
+    from .baseline.environment import capture_environment
+    from .baseline.store import BaselineError, BaselineStore
+    from .comparison.metrics import Metric, get_metric
+    from .comparison.stats import ComparisonPolicy, Status, compare, gate
     from .config import GoperfConfig, IgnoreSpec
-    from .environment import capture_environment
-    from .goroutines import Frame, Goroutine, parse_goroutine_profile, parse_goroutines
-    from .leaks import LeakReport, assert_no_goroutine_leak
-    from .load import ClosedModel, LoadResult, OpenModel, Request, Scenario, arun_load, run_load
-    from .measure import Measurement
-    from .metrics import Metric, get_metric
-    from .profile import FunctionTable, assert_hot_share, function_table, profile_table, read_build_info, read_profile
-    from .service import GoService
-    from .stats import ComparisonPolicy, Status, compare, gate
-    from .trace import TraceMetrics, compute_metrics
+    from .formats.goroutines import (
+        Frame,
+        Goroutine,
+        parse_goroutine_profile,
+        parse_goroutines,
+    )
+    from .formats.profile._buildinfo import read_build_info
+    from .formats.profile._decode import read_profile
+    from .load.engine import arun_load, run_load
+    from .load.result import LoadResult
+    from .load.scenario import ClosedModel, OpenModel, Request, Scenario
+    from .runtime.capture import Round
+    from .runtime.measure import Measurement
+    from .runtime.service import GoService

@@ -13,8 +13,8 @@ import subprocess
 import httpcore  # noqa: F401
 import pytest
 
-import pytest_goperf.gate  # noqa: F401
-import pytest_goperf.measure  # noqa: F401
+import pytest_goperf.comparison.verdict  # noqa: F401
+import pytest_goperf.runtime.measure  # noqa: F401
 
 
 @pytest.fixture(scope="session")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_goperf.analyze import detect_kind
-from pytest_goperf.cli import main
+from pytest_goperf.cli.analyze import detect_kind
+from pytest_goperf.cli.main import main
 from pytest_goperf.errors import GoperfError
 
 SAMPLES = Path(__file__).resolve().parent / "samples"

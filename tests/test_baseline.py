@@ -15,26 +15,26 @@ from pathlib import Path
 import pytest
 
 from pytest_goperf import cli
-from pytest_goperf.baseline import (
+from pytest_goperf.baseline import store as _store
+from pytest_goperf.baseline.environment import (
+    Environment,
+    _cpu_model,
+    capture_environment,
+    mismatches,
+)
+from pytest_goperf.baseline.store import (
     FORMAT,
     VERSION,
     BaselineError,
     BaselineStore,
     MetricBaseline,
     TestBaseline,
-    _store,
     diff,
     dumps,
     file_name_for,
     read_baseline_file,
 )
-from pytest_goperf.baseline._command import parse_nodeids
-from pytest_goperf.environment import (
-    Environment,
-    _cpu_model,
-    capture_environment,
-    mismatches,
-)
+from pytest_goperf.cli.baseline import parse_nodeids
 
 REPO = Path(__file__).resolve().parent.parent
 MOD = "tests/test_api.py"

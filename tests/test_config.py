@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-
 import pytest
 
-from pytest_goperf.config import GoperfConfig, IgnoreSpec, config_from_table, load_config
+from pytest_goperf.config import (
+    GoperfConfig,
+    IgnoreSpec,
+    config_from_table,
+    load_config,
+)
 from pytest_goperf.errors import ConfigError
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from pytest_goperf.baseline import BaselineStore
-from pytest_goperf.environment import Environment
-from pytest_goperf.gate import (
+from pytest_goperf.baseline.environment import Environment
+from pytest_goperf.baseline.store import BaselineStore
+from pytest_goperf.comparison.metrics import get_metric
+from pytest_goperf.comparison.stats import ComparisonPolicy
+from pytest_goperf.comparison.verdict import (
     MetricSample,
     TestMeasurement,
     annotation,
@@ -14,8 +16,6 @@ from pytest_goperf.gate import (
     terminal_lines,
     to_baselines,
 )
-from pytest_goperf.metrics import get_metric
-from pytest_goperf.stats import ComparisonPolicy
 
 
 def measured(nodeid, values, env=None, metric="cpu_per_request", gated=True):

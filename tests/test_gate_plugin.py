@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "go-service"
 
 TEST = """

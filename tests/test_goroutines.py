@@ -18,9 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pytest_goperf.cli import main as goperf_main
+from pytest_goperf.cli.main import main as goperf_main
 from pytest_goperf.errors import DumpParseError
-from pytest_goperf.goroutines import (
+from pytest_goperf.formats.goroutines import (
     UNKNOWN_ELIDED,
     Goroutine,
     group_goroutines,

@@ -13,15 +13,9 @@ import time
 
 import pytest
 
-from pytest_goperf.cli import main
-from pytest_goperf.load import (
-    ClosedModel,
-    OpenModel,
-    Request,
-    Scenario,
-    arun_load,
-    run_load,
-)
+from pytest_goperf.cli.main import main
+from pytest_goperf.load.engine import arun_load, run_load
+from pytest_goperf.load.scenario import ClosedModel, OpenModel, Request, Scenario
 
 
 def ordered_percentiles(r) -> None:

@@ -22,7 +22,9 @@ from typing import Union
 import pytest
 
 from pytest_goperf.errors import ConfigError, ServiceError
-from pytest_goperf.load import ClosedModel, OpenModel, Request, engine, run_load
+from pytest_goperf.load import engine
+from pytest_goperf.load.engine import run_load
+from pytest_goperf.load.scenario import ClosedModel, OpenModel, Request
 
 Action = Union[bytes, float, str]  # noqa: UP007 - a runtime alias, Python 3.10
 Responder = Callable[[int, bytes], list[Action]]
@@ -235,7 +237,7 @@ def test_mixed_answers_are_attributed_per_request():
         return [b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"]
 
     scenario = [Request("GET", "/ok", weight=2), Request("GET", "/bad"), Request("GET", "/gone")]
-    from pytest_goperf.load import Scenario
+    from pytest_goperf.load.scenario import Scenario
 
     with scripted_server(script) as url:
         r = run_load(url, Scenario(scenario), model=ClosedModel(2), duration=5, max_requests=400, use_uvloop=False)
@@ -298,7 +300,7 @@ def test_service_that_goes_away_mid_run_is_counted_as_refused_connections():
 
 
 def test_run_load_refuses_a_running_event_loop_and_arun_load_works_there():
-    from pytest_goperf.load import arun_load
+    from pytest_goperf.load.engine import arun_load
 
     async def main():
         with pytest.raises(ConfigError, match="arun_load"):
@@ -356,7 +358,7 @@ def test_open_model_drops_beyond_max_in_flight_and_times_out_the_line():
 
 @pytest.mark.parametrize("model", [ClosedModel(2), OpenModel(300)], ids=["closed", "open"])
 def test_cancelled_arun_load_stops_sending(model):
-    from pytest_goperf.load import arun_load
+    from pytest_goperf.load.engine import arun_load
 
     seen: list[int] = []
 

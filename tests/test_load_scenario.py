@@ -7,8 +7,14 @@ from collections import Counter
 import pytest
 
 from pytest_goperf.errors import ConfigError
-from pytest_goperf.load import ClosedModel, OpenModel, Request, Scenario, is_loopback
-from pytest_goperf.load.scenario import Target
+from pytest_goperf.load.scenario import (
+    ClosedModel,
+    OpenModel,
+    Request,
+    Scenario,
+    Target,
+    is_loopback,
+)
 
 
 def test_get_request_encodes_as_keep_alive_http11():

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_goperf.analyze import analyze_bytes, detect_kind
-from pytest_goperf.cli import main as goperf_main
+from pytest_goperf.cli.analyze import analyze_bytes, detect_kind
+from pytest_goperf.cli.main import main as goperf_main
 from pytest_goperf.errors import GoperfError, ProfileParseError
-from pytest_goperf.profile import looks_like_profile, read_profile
+from pytest_goperf.formats.profile._decode import looks_like_profile, read_profile
 
 SAMPLES = Path(__file__).parent / "samples" / "profiles"
 CPU = SAMPLES / "go1.26.8" / "cpu-work.pb.gz"

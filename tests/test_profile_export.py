@@ -11,13 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from pytest_goperf.analysis.functions import function_table, profile_table
+from pytest_goperf.analysis.profile_checks import assert_hot_share
 from pytest_goperf.errors import GoperfAssertionError
-from pytest_goperf.profile import (
-    assert_hot_share,
+from pytest_goperf.formats.profile._decode import read_profile
+from pytest_goperf.report.export import (
     folded_stacks,
-    function_table,
-    profile_table,
-    read_profile,
     save_profile_artifacts,
     speedscope,
 )

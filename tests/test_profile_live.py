@@ -10,13 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from pytest_goperf.analysis.functions import profile_table
+from pytest_goperf.analysis.profile_checks import assert_hot_share
 from pytest_goperf.errors import GoperfAssertionError
-from pytest_goperf.profile import (
-    assert_hot_share,
-    profile_table,
-    read_build_info_file,
-    read_profile,
-)
+from pytest_goperf.formats.profile._buildinfo import read_build_info_file
+from pytest_goperf.formats.profile._decode import read_profile
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 import samplekit
@@ -55,8 +53,8 @@ def test_cpu_profile_of_the_running_service(go_service):
 
 def test_trace_cpu_samples_give_the_profile_shares(go_service):
     """One window for both: CPU samples in an execution trace, fed to the same table, match the profile."""
-    from pytest_goperf.profile import function_table
-    from pytest_goperf.trace import compute_metrics
+    from pytest_goperf.analysis.functions import function_table
+    from pytest_goperf.analysis.trace_metrics import compute_metrics
 
     result: dict[str, bytes] = {}
 

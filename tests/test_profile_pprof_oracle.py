@@ -18,7 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_goperf.profile import Profile, profile_table, read_profile
+from pytest_goperf.analysis.functions import profile_table
+from pytest_goperf.formats.profile._decode import read_profile
+from pytest_goperf.formats.profile._model import Profile
 
 SAMPLES = Path(__file__).parent / "samples" / "profiles"
 PROFILES = sorted(SAMPLES.glob("*/*.pb.gz"))

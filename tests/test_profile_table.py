@@ -7,17 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from pytest_goperf.errors import ParseError
-from pytest_goperf.profile import (
-    CLASSES,
-    classify,
+from pytest_goperf.analysis.classify import CLASSES, classify, package_of
+from pytest_goperf.analysis.functions import (
     function_table,
-    package_of,
     profile_stacks,
     profile_table,
-    read_build_info,
-    read_profile,
 )
+from pytest_goperf.errors import ParseError
+from pytest_goperf.formats.profile._buildinfo import read_build_info
+from pytest_goperf.formats.profile._decode import read_profile
 
 SAMPLES = Path(__file__).parent / "samples" / "profiles"
 RELEASES = sorted(p.name for p in SAMPLES.glob("go1.*"))

@@ -21,11 +21,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pytest_goperf.goroutines import parse_goroutines
-from pytest_goperf.profile import profile_table, read_profile
-from pytest_goperf.report import COLORS, FLAME_COLORS, render_html, write_report
-from pytest_goperf.trace import compute_metrics
-from pytest_goperf.triage import TriageInput, analyse
+from pytest_goperf.analysis.functions import profile_table
+from pytest_goperf.analysis.trace_metrics import compute_metrics
+from pytest_goperf.analysis.triage.findings import analyse
+from pytest_goperf.formats.goroutines import parse_goroutines
+from pytest_goperf.formats.profile._decode import read_profile
+from pytest_goperf.report.html import render_html, write_report
+from pytest_goperf.report.svg import COLORS, FLAME_COLORS
+from pytest_goperf.runtime.triage_input import TriageInput
 
 SAMPLES = Path(__file__).parent / "samples"
 TRACE = SAMPLES / "traces" / "go1.24-p4-cpu.trace"

@@ -12,9 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from pytest_goperf.build import build_binary
-from pytest_goperf.errors import BuildError, ConfigError, ServiceDiedError, ServiceStartError
-from pytest_goperf.service import GoService, ServiceSpec, start_service
+from pytest_goperf.errors import (
+    BuildError,
+    ConfigError,
+    ServiceDiedError,
+    ServiceStartError,
+)
+from pytest_goperf.runtime.build import build_binary
+from pytest_goperf.runtime.service import GoService, ServiceSpec, start_service
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "go-service"

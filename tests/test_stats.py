@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from scipy import stats as sp
 
-from pytest_goperf import stats as S
-from pytest_goperf.stats import (
+from pytest_goperf.comparison import stats as S
+from pytest_goperf.comparison.stats import (
     ComparisonPolicy,
     StatsError,
     Status,

@@ -14,7 +14,13 @@ import subprocess
 
 import pytest
 
-from pytest_goperf.trace import GoTransition, LogEvent, RegionEvent, TaskEvent, TraceReader
+from pytest_goperf.formats.trace.reader import (
+    GoTransition,
+    LogEvent,
+    RegionEvent,
+    TaskEvent,
+    TraceReader,
+)
 
 PROGRAM = r"""
 package main

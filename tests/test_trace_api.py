@@ -11,17 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from pytest_goperf.analyze import analyze_bytes, detect_kind
-from pytest_goperf.errors import GoperfAssertionError, TraceParseError
-from pytest_goperf.trace import (
-    GoTransition,
-    TraceReader,
+from pytest_goperf.analysis.trace_checks import (
     assert_runnable_below,
     assert_sched_latency_below,
     assert_utilisation_below,
-    compute_metrics,
-    summarize,
 )
+from pytest_goperf.analysis.trace_metrics import compute_metrics
+from pytest_goperf.analysis.trace_summary import summarize
+from pytest_goperf.cli.analyze import analyze_bytes, detect_kind
+from pytest_goperf.errors import GoperfAssertionError, TraceParseError
+from pytest_goperf.formats.trace.reader import GoTransition, TraceReader
 
 SAMPLES = Path(__file__).parent / "samples" / "traces"
 SAMPLE = SAMPLES / "go1.27-p4-cpu.trace"

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from pytest_goperf.analysis.trace_metrics import compute_metrics
 from pytest_goperf.errors import TraceParseError
-from pytest_goperf.trace import TraceReader, compute_metrics
+from pytest_goperf.formats.trace.reader import TraceReader
 
 SAMPLES = Path(__file__).parent / "samples" / "traces"
 
@@ -81,7 +82,7 @@ def test_unknown_event_type_is_reported():
     # Find the first ordinary event batch and overwrite its first event type with a
     # code that the go 1.22 format does not have (45 = GoSwitch came with 1.23).
     reader = TraceReader(bytes(data))
-    from pytest_goperf.trace._wire import _read_batch
+    from pytest_goperf.formats.trace._wire import _read_batch
 
     pos = 16
     while True:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pytest_goperf.trace.metrics import (
+from pytest_goperf.analysis.trace_metrics import (
     _Accumulator,
     _group_order,
     _int64_column,

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_goperf.trace import (
+from pytest_goperf.analysis.trace_metrics import compute_metrics
+from pytest_goperf.formats.trace.reader import (
     CPUSample,
     GoTransition,
     LabelEvent,
@@ -27,7 +28,6 @@ from pytest_goperf.trace import (
     RangeEvent,
     SyncEvent,
     TraceReader,
-    compute_metrics,
 )
 
 SAMPLES = Path(__file__).parent / "samples" / "traces"

@@ -15,23 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from pytest_goperf.cli import main
+from pytest_goperf.analysis.timeline import metrics_and_timeline, trace_timeline
+from pytest_goperf.analysis.trace_metrics import compute_metrics
+from pytest_goperf.analysis.triage.findings import Triage, analyse
+from pytest_goperf.analysis.triage.rules import RULES, level_rank, rules_with
+from pytest_goperf.cli.main import main
 from pytest_goperf.errors import ConfigError, GoperfError, ParseError, PprofError
-from pytest_goperf.load import ClosedModel, OpenModel, run_load
-from pytest_goperf.trace import compute_metrics
-from pytest_goperf.triage import (
-    FILES,
-    RULES,
-    CaptureLimits,
-    Triage,
-    analyse,
-    capture,
-    level_rank,
-    load_folder,
-    metrics_and_timeline,
-    rules_with,
-    trace_timeline,
-)
+from pytest_goperf.load.engine import run_load
+from pytest_goperf.load.scenario import ClosedModel, OpenModel
+from pytest_goperf.runtime.triage_capture import FILES, CaptureLimits, capture
+from pytest_goperf.runtime.triage_input import load_folder
 
 SECONDS = 2.0
 SAMPLES = Path(__file__).parent / "samples" / "traces"
@@ -269,7 +262,7 @@ def test_levels_and_rules_are_data():
 
 def _assist_from_events(data: bytes) -> tuple[int, int]:
     """Mark-assist goroutine time from the reader's typed RangeEvents (the reader is checked against go tool trace)."""
-    from pytest_goperf.trace import RangeEvent, TraceReader
+    from pytest_goperf.formats.trace.reader import RangeEvent, TraceReader
 
     open_at: dict[int, int] = {}
     total = end = 0

@@ -6,7 +6,7 @@ protocol, and ``docs/baselines.md`` for the user's view.
 
 from __future__ import annotations
 
-from ._store import (
+from .store import (
     DEFAULT_DIR,
     FORMAT,
     VERSION,

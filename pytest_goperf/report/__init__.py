@@ -7,7 +7,7 @@ a flame graph and the goroutine clusters. Charts are inline SVG drawn in
 Python; the page opens without a network.
 """
 
-from ._html import render_html, write_report
-from ._svg import COLORS, FLAME_COLORS
+from .html import render_html, write_report
+from .svg import COLORS, FLAME_COLORS
 
 __all__ = ["COLORS", "FLAME_COLORS", "render_html", "write_report"]

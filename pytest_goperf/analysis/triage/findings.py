@@ -1,0 +1,704 @@
+"""The findings engine: pure functions from one window's records to ranked findings with evidence.
+
+Input: a :class:`~._input.TriageInput` (bytes of the trace and CPU profile,
+parsed dumps). Output: a :class:`Triage` with the goroutine clusters, every
+rule's measured value, and the findings above ``info``, most likely root
+cause first (level, then how far past its error threshold), each with its
+evidence and the stories of a few goroutines aligned between the dump and
+the trace by goroutine id.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from ...errors import ParseError
+from ...formats.goroutines import Goroutine, group_goroutines
+from ...formats.profile._decode import read_profile
+from ...runtime.triage_input import TriageInput
+from ..functions import FunctionTable, profile_table
+from ..timeline import TraceTimeline, _Goroutines, metrics_and_timeline, trace_timeline
+from ..trace_metrics import TraceMetrics
+from .rules import (
+    LOCK_WAKEUP_SHARE,
+    MIN_CPU_SAMPLES,
+    MIN_CPU_UTILISATION,
+    RULES,
+    Level,
+    Rule,
+    level_rank,
+)
+
+__all__ = ["Cluster", "Evidence", "Finding", "GoroutineStory", "Measure", "Triage", "analyse"]
+
+#: Dump states of goroutines parked until someone else acts: the ones a leak is made of.
+#: IO wait, sleep and syscall are left out: a server idles in them by design.
+BLOCKED_STATES: frozenset[str] = frozenset({
+    "chan receive", "chan send", "chan receive (nil chan)", "chan send (nil chan)", "select",
+    "select (no cases)", "sync.Cond.Wait", "sync.Mutex.Lock", "sync.RWMutex.Lock", "sync.RWMutex.RLock",
+    "semacquire", "sync.WaitGroup.Wait",
+})
+#: Dump states of goroutines waiting on a lock.
+LOCK_STATES: frozenset[str] = frozenset({"sync.Mutex.Lock", "sync.RWMutex.Lock", "sync.RWMutex.RLock", "semacquire"})
+#: Frames that make a CPU sample count as allocation, GC or lock work (regular expressions of the
+#: profile engine's warning rules are reused for the shares; these pick the goroutines to show).
+ALLOC_FUNCTIONS = ("runtime.mallocgc",)
+LOCK_FUNCTIONS = ("sync.(*Mutex).lockSlow", "internal/sync.(*Mutex).lockSlow", "sync.(*Mutex).Lock",
+                  "internal/sync.(*Mutex).Lock", "runtime.futex")
+#: Frames of goroutines contending for a sync lock. Bare runtime.futex is left out: the
+#: scheduler uses it to park and wake threads in every busy server (11 % of a healthy
+#: example service's CPU under load), so alone it says nothing about locks.
+LOCK_RE = re.compile(
+    r"(internal/)?sync\.\(\*(RW)?Mutex\)\.(Lock|Unlock|lockSlow|unlockSlow|rUnlockSlow|RLock|RUnlock)"
+    r"|(internal/)?sync\.runtime_(Semacquire|SemacquireMutex|SemacquireRWMutex|SemacquireRWMutexR|Semrelease)"
+    r"|runtime\.(semacquire1|semrelease1)"
+)
+LOCK_PATTERN = "re:" + LOCK_RE.pattern
+#: Frames kept for a cluster's key: goroutines whose innermost frames agree are one cluster.
+PREFIX_FRAMES = 4
+STORIES = 3  # goroutines shown per finding
+CLUSTERS_SHOWN = 8  # in the terminal table
+SPIN_SHARE = 0.9
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One line of evidence: what was measured and its value, in words."""
+
+    label: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class GoroutineStory:
+    """One goroutine seen from both sides: the dump at the end, and the trace over the window.
+
+    Times are ns from the trace start. Fields of a side that did not see the
+    goroutine stay empty (``None``/``()``).
+    """
+
+    id: int
+    state: str | None = None  # in the end dump
+    wait_minutes: int = 0
+    leaked: bool = False
+    stack: tuple[str, ...] = ()  # "function file:line", innermost first (dump)
+    created_by: str | None = None  # the dump's "created by" frame
+    created_ns: int | None = None  # trace: when it was created (None: before the window)
+    creator: int | None = None  # trace: the goroutine that created it
+    creator_stack: tuple[str, ...] = ()
+    state_ns: tuple[tuple[str, int], ...] = ()  # trace: time in each state
+    changes: tuple[tuple[int, str, str], ...] = ()  # trace: (t, new state, reason), first ones
+    cpu_samples: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    """Goroutines of the end dump with the same state, innermost frames and creator."""
+
+    state: str
+    count: int
+    top_function: str
+    stack: tuple[str, ...]
+    created_by: str | None
+    ids: tuple[int, ...]
+    max_wait_minutes: int
+    leaked: int
+    grew: int | None  # count minus the same cluster's count in the start dump (None: no start dump)
+    ran_ns: int | None  # trace: running time summed over members (None: no trace)
+    cpu_samples: int
+
+
+@dataclass(frozen=True, slots=True)
+class Measure:
+    """A rule's value on this window, whatever its level."""
+
+    key: str
+    value: float
+    level: Level
+    warning: float
+    error: float
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A probable cause: its level, the measured value against its thresholds, and the evidence."""
+
+    key: str
+    title: str
+    level: Level
+    value: float
+    warning: float
+    error: float
+    summary: str
+    advice: str
+    evidence: tuple[Evidence, ...] = ()
+    goroutine_ids: tuple[int, ...] = ()
+    stacks: tuple[tuple[str, ...], ...] = ()
+    stories: tuple[GoroutineStory, ...] = ()
+
+    @property
+    def score(self) -> float:
+        """How far past its error threshold (1.0 = at it): orders findings of one level."""
+        return self.value / self.error if self.error else self.value
+
+
+@dataclass(frozen=True)
+class Triage:
+    """Everything triage concluded about one window."""
+
+    source: str
+    seconds: float | None
+    gomaxprocs: int | None
+    cpu_utilisation: float | None  # CPU profile time / (window x processors)
+    metrics: TraceMetrics | None
+    timeline: TraceTimeline | None
+    cpu: FunctionTable | None
+    goroutine_count: int
+    clusters: tuple[Cluster, ...]
+    measures: tuple[Measure, ...]
+    findings: tuple[Finding, ...]
+    notes: tuple[str, ...] = ()
+    rules: tuple[Rule, ...] = field(default=RULES, repr=False)
+
+    @property
+    def worst_level(self) -> Level | None:
+        """The highest level among the findings, None when there are none."""
+        return max((f.level for f in self.findings), key=level_rank, default=None)
+
+    def above(self, level: str) -> tuple[Finding, ...]:
+        """The findings strictly above ``level``."""
+        return tuple(f for f in self.findings if level_rank(f.level) > level_rank(level))
+
+    def to_json(self) -> dict[str, Any]:
+        """Stable keys, documented in docs/triage.md."""
+        m = self.metrics
+        return {
+            "kind": "triage",
+            "source": self.source,
+            "seconds": self.seconds,
+            "gomaxprocs": self.gomaxprocs,
+            "cpu_utilisation": self.cpu_utilisation,
+            "goroutines": self.goroutine_count,
+            "worst_level": self.worst_level,
+            "findings": [_finding_json(f) for f in self.findings],
+            "measures": {x.key: {"value": x.value, "level": x.level, "warning": x.warning, "error": x.error}
+                         for x in self.measures},
+            "clusters": [_cluster_json(c) for c in self.clusters],
+            "trace": None if m is None else {
+                "go_version": m.go_version, "duration_ns": m.duration_ns, "runnable": m.runnable.to_json(),
+                "runnable_per_p": m.runnable_per_p.to_json(), "sched_latency": m.sched_latency.to_json(),
+                "gc_share": m.gc_share, "stw_share": m.stw_share, "blocked_ns": m.blocked_ns.to_json(),
+                "utilisation": m.utilisation,
+            },
+            "cpu": None if self.cpu is None else {
+                "total": self.cpu.total, "unit": self.cpu.unit,
+                "by_class": {g.key: g.flat_share for g in self.cpu.by_class()},
+                "top": [{"function": f.name, "class": f.cls, "flat_share": f.flat_share, "cum_share": f.cum_share}
+                        for f in self.cpu.top(10)],
+            },
+            "notes": list(self.notes),
+        }
+
+    def to_text(self) -> str:
+        """The root-cause table, then each finding's evidence."""
+        out = [f"goperf triage of {self.source}"]
+        head = []
+        if self.seconds:
+            head.append(f"window {self.seconds:g} s")
+        if self.gomaxprocs:
+            head.append(f"GOMAXPROCS {self.gomaxprocs}")
+        if self.cpu_utilisation is not None:
+            head.append(f"CPU {self.cpu_utilisation:.0%} of the processors")
+        head.append(f"{self.goroutine_count} goroutines")
+        out.append(", ".join(head))
+        out.append("")
+        if not self.findings:
+            out.append("no finding: nothing above its threshold in this window")
+        else:
+            rows = [("#", "level", "finding", "value", "evidence")]
+            for i, f in enumerate(self.findings, 1):
+                rows.append((str(i), f.level, f.title, _fmt(f.value), f.summary))
+            widths = [max(len(r[k]) for r in rows) for k in range(4)]
+            for r in rows:
+                out.append("  ".join(r[k].ljust(widths[k]) for k in range(4)) + "  " + r[4])
+        for i, f in enumerate(self.findings, 1):
+            out.append("")
+            out.append(f"{i}. [{f.level}] {f.title}: {f.summary}")
+            for e in f.evidence:
+                out.append(f"   {e.label}: {e.value}")
+            for s in f.stories:
+                out.append(f"   goroutine {s.id}: {_story_line(s)}")
+            out.append(f"   what to do: {f.advice}")
+        if self.clusters:
+            out.append("")
+            out.append("goroutine clusters (end dump, largest first):")
+            for c in self.clusters[:CLUSTERS_SHOWN]:
+                extra = []
+                if c.max_wait_minutes:
+                    extra.append(f"waiting up to {c.max_wait_minutes} min")
+                if c.grew:
+                    extra.append(f"grew by {c.grew}")
+                if c.leaked:
+                    extra.append(f"{c.leaked} leaked")
+                created = f" <- {c.created_by.split(' ')[0]}" if c.created_by else ""
+                out.append(f"  {c.count:6d}  [{c.state}] {c.top_function}{created}"
+                           + (f" ({', '.join(extra)})" if extra else ""))
+        for n in self.notes:
+            out.append(f"note: {n}")
+        return "\n".join(out)
+
+
+def _fmt(v: float) -> str:
+    if abs(v) >= 100 or (v == int(v) and abs(v) >= 1):
+        return f"{v:.0f}"
+    return f"{v:.1f}" if abs(v) >= 10 else f"{v:.3g}"
+
+
+def _ms(ns: float) -> str:
+    return f"{ns / 1e6:.3g} ms" if ns < 1e9 else f"{ns / 1e9:.3g} s"
+
+
+def _story_line(s: GoroutineStory) -> str:
+    parts = []
+    if s.state is not None:
+        parts.append(f"[{s.state}{', leaked' if s.leaked else ''}] at the end")
+    if s.created_ns is not None:
+        who = f" by goroutine {s.creator}" if s.creator is not None else ""
+        where = f" at {s.creator_stack[0]}" if s.creator_stack else ""
+        parts.append(f"created {_ms(s.created_ns)} into the window{who}{where}")
+    elif s.created_by:
+        parts.append(f"created by {s.created_by}")
+    if s.state_ns:
+        parts.append(", ".join(f"{k} {_ms(v)}" for k, v in s.state_ns))
+    if s.cpu_samples:
+        parts.append(f"{s.cpu_samples} CPU samples")
+    return "; ".join(parts)
+
+
+def _finding_json(f: Finding) -> dict[str, Any]:
+    return {
+        "key": f.key, "title": f.title, "level": f.level, "value": f.value, "warning": f.warning,
+        "error": f.error, "score": f.score, "summary": f.summary, "advice": f.advice,
+        "evidence": [{"label": e.label, "value": e.value} for e in f.evidence],
+        "goroutine_ids": list(f.goroutine_ids), "stacks": [list(s) for s in f.stacks],
+        "stories": [_story_json(s) for s in f.stories],
+    }
+
+
+def _story_json(s: GoroutineStory) -> dict[str, Any]:
+    return {
+        "id": s.id, "state": s.state, "wait_minutes": s.wait_minutes, "leaked": s.leaked, "stack": list(s.stack),
+        "created_by": s.created_by, "created_ns": s.created_ns, "creator": s.creator,
+        "creator_stack": list(s.creator_stack), "state_ns": dict(s.state_ns),
+        "changes": [list(c) for c in s.changes], "cpu_samples": s.cpu_samples,
+    }
+
+
+def _cluster_json(c: Cluster) -> dict[str, Any]:
+    return {
+        "state": c.state, "count": c.count, "top_function": c.top_function, "stack": list(c.stack),
+        "created_by": c.created_by, "ids": list(c.ids[:50]), "max_wait_minutes": c.max_wait_minutes,
+        "leaked": c.leaked, "grew": c.grew, "ran_ns": c.ran_ns, "cpu_samples": c.cpu_samples,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Analysis.
+
+
+def _key(g: Goroutine) -> tuple[str, tuple[str, ...], str]:
+    return (g.state, tuple(f.function for f in g.frames[:PREFIX_FRAMES]), g.created_by.function if g.created_by else "")
+
+
+def clusters_of(end: Sequence[Goroutine], start: Sequence[Goroutine] = (),
+                timeline: TraceTimeline | None = None) -> tuple[Cluster, ...]:
+    """Cluster the end dump by state, innermost frames and creator; largest first."""
+    before: dict[tuple[str, tuple[str, ...], str], int] = {}
+    for g in start:
+        k = _key(g)
+        before[k] = before.get(k, 0) + 1
+    buckets: dict[tuple[str, tuple[str, ...], str], list[Goroutine]] = {}
+    for g in end:
+        buckets.setdefault(_key(g), []).append(g)
+    out = []
+    for k, members in buckets.items():
+        # group_goroutines keeps the first member's frames (with files); one group per bucket here.
+        first = group_goroutines(members[:1])[0]
+        ran = None
+        samples = 0
+        if timeline is not None:
+            ran = 0
+            for g in members:
+                t = timeline.goroutines.get(g.id)
+                if t is not None:
+                    ran += t.state_ns.get("running", 0)
+                    samples += t.cpu_samples
+        out.append(Cluster(
+            state=first.state, count=len(members), top_function=first.top_function,
+            stack=tuple(str(f) for f in first.frames[:12]),
+            created_by=str(first.created_by) if first.created_by else None,
+            ids=tuple(sorted(g.id for g in members)), max_wait_minutes=max(g.wait_minutes for g in members),
+            leaked=sum(1 for g in members if g.leaked), grew=len(members) - before.get(k, 0) if start else None,
+            ran_ns=ran, cpu_samples=samples,
+        ))
+    out.sort(key=lambda c: (-c.count, c.state, c.top_function, c.ids[:1]))
+    return tuple(out)
+
+
+def _story(gid: int, dump: dict[int, Goroutine], timeline: TraceTimeline | None) -> GoroutineStory:
+    g = dump.get(gid)
+    t = timeline.goroutines.get(gid) if timeline is not None else None
+    return GoroutineStory(
+        id=gid,
+        state=g.state if g else None,
+        wait_minutes=g.wait_minutes if g else 0,
+        leaked=g.leaked if g else False,
+        stack=tuple(str(f) for f in g.frames[:10]) if g else (),
+        created_by=str(g.created_by) if g and g.created_by else None,
+        created_ns=t.created_ns if t else None,
+        creator=t.creator if t else (g.parent_id if g else None),
+        creator_stack=tuple(f"{f.function} {f.file}:{f.line}" for f in t.creator_stack[:6]) if t else (),
+        state_ns=tuple(sorted(t.state_ns.items(), key=lambda kv: -kv[1])) if t else (),
+        changes=tuple(t.changes[:24]) if t else (),
+        cpu_samples=t.cpu_samples if t else 0,
+    )
+
+
+def _level(rule: Rule, value: float) -> Level:
+    if value >= rule.error:
+        return "error"
+    if value >= rule.warning:
+        return "warning"
+    return "info"
+
+
+def _samples_by_goroutine(metrics: TraceMetrics | None, functions: Iterable[str]) -> list[int]:
+    """Goroutine ids ordered by how many of the trace's CPU samples have one of ``functions`` on the stack."""
+    if metrics is None:
+        return []
+    names = set(functions)
+    counts: dict[int, int] = {}
+    for s in metrics.cpu_samples:
+        if s.goroutine >= 0 and any(f.function in names for f in s.stack):
+            counts[s.goroutine] = counts.get(s.goroutine, 0) + 1
+    return [g for g, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
+def analyse(inp: TriageInput, *, rules: Sequence[Rule] = RULES, main_module: str | None = None,
+            metrics: TraceMetrics | None = None, cpu: FunctionTable | None = None) -> Triage:
+    """Analyse one window. ``metrics``/``cpu`` may be passed when already computed (pytest rounds)."""
+    notes = list(inp.notes)
+    timeline = None
+    if inp.trace is not None:
+        with _naming("the execution trace (trace.out)"):
+            if metrics is None:
+                metrics, timeline = metrics_and_timeline(inp.trace)  # one read of the trace for both
+            else:
+                timeline = trace_timeline(inp.trace)
+    if cpu is None and inp.cpu_profile is not None:
+        with _naming("the CPU profile (cpu.pprof)"):
+            profile = read_profile(inp.cpu_profile)
+        cpu = profile_table(profile, main_module=main_module)
+        profile_seconds = profile.duration_seconds or inp.seconds
+    else:
+        profile_seconds = inp.seconds or (metrics.duration_ns / 1e9 if metrics else None)
+    if cpu is None and metrics is not None and metrics.cpu_samples:
+        notes.append("no CPU profile: hot functions come from the execution trace's CPU samples")
+        from ..functions import function_table
+
+        cpu = function_table((([f.function for f in s.stack], 1) for s in metrics.cpu_samples if s.stack),
+                             main_module=main_module, sample_type="samples", unit="count")
+    gomaxprocs = metrics.gomaxprocs if metrics is not None else None
+    utilisation = None
+    if cpu is not None and cpu.unit == "nanoseconds" and profile_seconds:
+        utilisation = cpu.total / (profile_seconds * 1e9 * (gomaxprocs or 1))
+    elif metrics is not None:
+        utilisation = metrics.utilisation
+
+    dump = {g.id: g for g in inp.goroutines}
+    lock_floor: Level = "info"
+    clusters = clusters_of(inp.goroutines, inp.goroutines_start, timeline)
+    by_key = {r.key: r for r in rules}
+    found: list[Finding] = []
+    measures: list[Measure] = []
+
+    def add(key: str, value: float, summary: str, evidence: list[Evidence], ids: Sequence[int] = (),
+            stacks: Sequence[tuple[str, ...]] = (), cap: Level = "error", floor: Level = "info") -> None:
+        rule = by_key.get(key)
+        if rule is None:
+            return
+        level = max(min(_level(rule, value), cap, key=level_rank), floor, key=level_rank)
+        measures.append(Measure(key, value, level, rule.warning, rule.error))
+        if level == "info":
+            return
+        ids = tuple(ids)
+        found.append(Finding(key, rule.title, level, value, rule.warning, rule.error, summary, rule.advice,
+                             tuple(evidence), ids[:200], tuple(stacks),
+                             tuple(_story(i, dump, timeline) for i in ids[:STORIES])))
+
+    # Leaks proven by the runtime: the (leaked) marker of the end dump, or the leak profile's total.
+    leaked_clusters = [c for c in clusters if c.leaked]
+    leaked = sum(c.leaked for c in leaked_clusters)
+    if not leaked and inp.leak_profile is not None:
+        leaked = inp.leak_profile.total
+    if inp.leak_profile is not None or any(g.leaked for g in inp.goroutines):
+        ev = [Evidence(f"{c.leaked} leaked in [{c.state}]", f"{c.top_function}" + (f", created by {c.created_by}" if c.created_by else ""))
+              for c in leaked_clusters[:5]]
+        if inp.leak_profile is not None:
+            ev.append(Evidence("goroutineleak profile total", str(inp.leak_profile.total)))
+        top = leaked_clusters[0] if leaked_clusters else None
+        summary = (f"{leaked} goroutines can never run again" +
+                   (f"; most in [{top.state}] at {top.top_function} (created by {top.created_by})" if top else ""))
+        # Newest first: the ones the trace saw being created (when, by whom) come first.
+        add("leak_proven", leaked, summary, ev,
+            [i for c in leaked_clusters for i in reversed(c.ids) if dump[i].leaked],
+            [c.stack for c in leaked_clusters[:3]])
+
+    if metrics is not None:
+        procs = max(1, metrics.gomaxprocs)
+        per_p = metrics.runnable_per_p
+        sl = metrics.sched_latency
+        ev = [
+            Evidence("runnable goroutines", f"mean {metrics.runnable.mean:.1f}, p95 {metrics.runnable.p95:.0f}, "
+                                            f"max {metrics.runnable.max:.0f} for GOMAXPROCS {metrics.gomaxprocs}"),
+            Evidence("scheduling latency", f"p50 {_ms(sl.p50_ns)}, p99 {_ms(sl.p99_ns)}, max {_ms(sl.max_ns)} "
+                                           f"over {sl.count} waits"),
+            Evidence("goroutines created in the window", str(metrics.goroutines_created)),
+        ]
+        stacks = []
+        for st in sl.top_stacks[:3]:
+            if st.share < 0.01:
+                continue
+            frames = tuple(f"{f.function} {f.file}:{f.line}" for f in st.stack[:8])
+            stacks.append(frames)
+            ev.append(Evidence(f"{st.share:.0%} of the latency made runnable at",
+                               frames[0] if frames else "(no stack)"))
+        ids: list[int] = []
+        if timeline is not None:
+            gs = timeline.goroutines
+            creators = gs.creators(2) if isinstance(gs, _Goroutines) else []
+            # The goroutines shown: from the `go` statement that made most of them, longest runnable first.
+            ids = gs.most("runnable", 20, created_at=creators[0][0]) if creators and isinstance(gs, _Goroutines) else []
+            ids = ids or _most(timeline, "runnable", 20)
+            for stack, count in creators:
+                site = next((f for f in stack if f.function.startswith("main.")), stack[0] if stack else None)
+                if site is not None:
+                    ev.append(Evidence(f"{count} goroutines created in the window at",
+                                       f"{site.function} {site.file}:{site.line}"))
+        lock_wakeups = sum(st.share for st in sl.top_stacks if any(_is_lock_code(f.function) for f in st.stack))
+        consequence = ""
+        if lock_wakeups >= LOCK_WAKEUP_SHARE:
+            consequence = (f"; {lock_wakeups:.0%} of the latency is goroutines handed a lock "
+                           "(a consequence of lock contention)")
+            ev.append(Evidence("made runnable by lock code", f"{lock_wakeups:.0%} of the scheduling latency"))
+        add("runnable_backlog", per_p.p95,
+            f"p95 {metrics.runnable.p95:.0f} runnable goroutines for {procs} processors "
+            f"({per_p.p95:.1f} per processor), scheduling latency p99 {_ms(sl.p99_ns)}" + consequence,
+            ev, ids, stacks, cap="warning" if consequence else "error")
+        if consequence and "runnable_backlog" in by_key:
+            # The root cause takes the level its consequence would have had.
+            lock_floor = _level(by_key["runnable_backlog"], per_p.p95)
+
+        syscall_per_p = metrics.blocked_ns.syscall / max(1, metrics.duration_ns) / procs
+        in_syscall = [c for c in clusters if c.state == "syscall"]
+        n_sys = sum(c.count for c in in_syscall)
+        add("syscall_pileup", syscall_per_p,
+            f"{syscall_per_p * procs:.1f} goroutines in system calls on average ({syscall_per_p:.1f} per processor); "
+            f"{n_sys} in [syscall] at the end",
+            [Evidence(f"{c.count} in [syscall]", c.top_function) for c in in_syscall[:5]],
+            [i for c in in_syscall for i in c.ids], [c.stack for c in in_syscall[:3]])
+
+    if timeline is not None and timeline.duration_ns > 0:
+        spinners = [timeline.goroutines[i] for i in _spinning(timeline, int(SPIN_SHARE * timeline.duration_ns))]
+        add("spinning", len(spinners),
+            f"{len(spinners)} goroutines ran at least {SPIN_SHARE:.0%} of the window and never blocked",
+            [Evidence(f"goroutine {g.id}", f"running {_ms(g.state_ns.get('running', 0))} of "
+                                           f"{_ms(timeline.duration_ns)}, {g.cpu_samples} CPU samples")
+             for g in spinners[:5]],
+            [g.id for g in spinners],
+            [tuple(f"{f}" for f in dump[g.id].frames[:8]) for g in spinners[:3] if g.id in dump])
+
+    if cpu is not None and cpu.total:
+        util = utilisation if utilisation is not None else 1.0
+        samples = sum(abs(st.weight) for st in cpu.stacks) if cpu.unit == "count" else cpu.total // 10_000_000
+        busy: Level = "error"
+        if util < MIN_CPU_UTILISATION or samples < MIN_CPU_SAMPLES:
+            busy = "info"
+            notes.append(f"the service was mostly idle (CPU {util:.0%} of the processors, {samples} samples): "
+                         "CPU shares are shown but not ranked")
+        classes = {g.key: g.flat_share for g in cpu.by_class()}
+        split = ", ".join(f"{k} {v:.0%}" for k, v in classes.items())
+        signals = {s.key: s for s in cpu.signals()}
+        gc_share = metrics.gc_share if metrics is not None else None
+
+        alloc = signals["allocation"]
+        gcw = signals["gc"]
+        ev = [Evidence("runtime.mallocgc (cum)", f"{alloc.share:.0%} of CPU"),
+              Evidence("GC workers and assists (cum)", f"{gcw.share:.0%} of CPU ({', '.join(gcw.functions[:3])})")]
+        if gc_share is not None:
+            ev.append(Evidence("time with the GC running", f"{gc_share:.0%} of the window"))
+        if timeline is not None and timeline.duration_ns:
+            ev.append(Evidence("GC mark assists", f"{_ms(timeline.mark_assist_ns)} of goroutine time "
+                                                  f"({timeline.mark_assist_ns / timeline.duration_ns:.2f} goroutines on average)"))
+        callers = _callers(cpu, "runtime.mallocgc")
+        if callers:
+            ev.append(Evidence("allocating functions (cum)", ", ".join(f"{n} {s:.0%}" for n, s in callers)))
+        add("allocation_storm", max(alloc.share, gcw.share),
+            f"runtime.mallocgc {alloc.share:.0%} and GC {gcw.share:.0%} of CPU"
+            + (f"; mostly from {callers[0][0]}" if callers else ""),
+            ev, _samples_by_goroutine(metrics, ALLOC_FUNCTIONS), cap=busy)
+
+        lock_share = cpu.hot_share(LOCK_PATTERN, cum=True)
+        lock_names = [f.name for f in cpu.top(len(cpu.functions), cum=True) if LOCK_RE.fullmatch(f.name)]
+        waiting = [c for c in clusters if c.state in LOCK_STATES]
+        n_wait = sum(c.count for c in waiting)
+        ev = [Evidence("lock frames (cum)", f"{lock_share:.0%} of CPU ({', '.join(lock_names[:4])})"),
+              Evidence("goroutines waiting on a lock at the end", str(n_wait))]
+        ev += [Evidence(f"{c.count} in [{c.state}]", f"{_first_user(c.stack) or c.top_function}") for c in waiting[:3]]
+        lock_callers = _callers(cpu, "sync.(*Mutex).Lock") or _callers(cpu, "internal/sync.(*Mutex).Lock")
+        if lock_callers:
+            ev.append(Evidence("locking functions (cum)", ", ".join(f"{n} {s:.0%}" for n, s in lock_callers)))
+        if metrics is not None:
+            handed = sum(st.share for st in metrics.sched_latency.top_stacks
+                         if any(_is_lock_code(f.function) for f in st.stack))
+            if handed:
+                ev.append(Evidence("scheduling latency of goroutines woken by lock code", f"{handed:.0%}"))
+        ids = [i for c in waiting for i in c.ids] or _samples_by_goroutine(metrics, LOCK_FUNCTIONS)
+        add("lock_contention", lock_share,
+            f"lock frames {lock_share:.0%} of CPU, {n_wait} goroutines waiting on a lock"
+            + (f"; taken in {lock_callers[0][0]}" if lock_callers else ""),
+            ev, ids, [c.stack for c in waiting[:3]], cap=busy,
+            floor=lock_floor if busy == "error" and lock_share >= by_key["lock_contention"].warning else "info")
+
+        user = [f for f in cpu.functions if f.cls == "user"]
+        hottest = user[0] if user else None
+        if hottest is not None:
+            ev = [Evidence("CPU split (flat)", split),
+                  Evidence("CPU utilisation", f"{util:.0%} of {gomaxprocs or '?'} processors")]
+            ev += [Evidence(f.name, f"flat {f.flat_share:.0%}, cum {f.cum_share:.0%} ({f.file})") for f in user[:5]]
+            names = ", ".join(f"{f.name} {f.flat_share:.0%}" for f in user[:3] if f.flat)
+            add("hot_user_function", classes.get("user", 0.0),
+                f"the service's own code is {classes.get('user', 0.0):.0%} of CPU (flat): {names}; "
+                f"CPU {util:.0%} busy",
+                ev, _samples_by_goroutine(metrics, [hottest.name]), cap=busy)
+        # Library code that another rule explains (lock, allocation, syscall frames) is left out here.
+        explained = {name for sig in signals.values() if sig.triggered for name in sig.functions}
+        std = [f for f in cpu.functions if f.cls == "stdlib" and f.name not in explained
+               and not _is_lock_code(f.name) and "Mutex)." not in f.name]
+        if std:
+            std_share = sum(f.flat_share for f in std)
+            add("stdlib_hot", std_share,
+                f"standard library {std_share:.0%} of CPU (flat, lock/allocation/syscall frames aside), "
+                f"CPU {util:.0%} busy",
+                [Evidence("CPU split (flat)", split)]
+                + [Evidence(f.name, f"flat {f.flat_share:.0%}, cum {f.cum_share:.0%}") for f in std[:5]],
+                _samples_by_goroutine(metrics, [std[0].name]), cap=busy)
+
+    # Suspected leaks: large clusters parked on a channel/select/lock, not proven leaked, that grew
+    # during the window or did not run in it (or have waited for minutes).
+    suspects = []
+    for c in clusters:
+        n = c.count - c.leaked
+        if c.state not in BLOCKED_STATES or n <= 0:
+            continue
+        grew = c.grew is not None and c.grew >= max(1, n // 2)
+        idle = c.ran_ns == 0 and timeline is not None
+        if grew or idle or c.max_wait_minutes >= 10:
+            suspects.append((n, c))
+    suspects.sort(key=lambda x: -x[0])
+    if suspects:
+        n, c = suspects[0]
+        why = []
+        if c.grew is not None:
+            why.append(f"grew by {c.grew} during the window")
+        if c.ran_ns == 0:
+            why.append("none of them ran in the window")
+        if c.max_wait_minutes:
+            why.append(f"waiting up to {c.max_wait_minutes} minutes")
+        value = n if c.max_wait_minutes < 30 else max(n, by_key["leak_suspected"].error if "leak_suspected" in by_key else n)
+        add("leak_suspected", value,
+            f"{n} goroutines in [{c.state}] at {_first_user(c.stack) or c.top_function}, "
+            f"created by {c.created_by}; " + ", ".join(why),
+            [Evidence(f"{m} in [{cl.state}]", f"{cl.top_function}" + (f", created by {cl.created_by}" if cl.created_by else "")
+                      + (f", grew by {cl.grew}" if cl.grew is not None else "")) for m, cl in suspects[:5]],
+            [i for i in reversed(c.ids) if not dump[i].leaked], [cl.stack for _, cl in suspects[:3]])
+    elif "leak_suspected" in by_key:
+        add("leak_suspected", 0, "", [])
+
+    found.sort(key=lambda f: (-level_rank(f.level), -f.score, f.key))
+    return Triage(
+        source=inp.source, seconds=inp.seconds or (metrics.duration_ns / 1e9 if metrics else None),
+        gomaxprocs=gomaxprocs, cpu_utilisation=utilisation, metrics=metrics, timeline=timeline, cpu=cpu,
+        goroutine_count=len(inp.goroutines), clusters=clusters, measures=tuple(measures), findings=tuple(found),
+        notes=tuple(notes), rules=tuple(rules),
+    )
+
+
+@contextmanager
+def _naming(what: str) -> Iterator[None]:
+    """Say which file a parse error is about (the engines name the byte offset or line)."""
+    try:
+        yield
+    except ParseError as exc:
+        raise type(exc)(f"{what}: {exc}") from None
+
+
+def _most(timeline: TraceTimeline, state: str, n: int) -> list[int]:
+    gs = timeline.goroutines
+    if hasattr(gs, "most"):
+        return gs.most(state, n)  # type: ignore[no-any-return]
+    return [g.id for g in sorted(gs.values(), key=lambda g: -g.state_ns.get(state, 0)) if g.state_ns.get(state)][:n]
+
+
+def _spinning(timeline: TraceTimeline, min_running_ns: int) -> list[int]:
+    gs = timeline.goroutines
+    if hasattr(gs, "spinning"):
+        return gs.spinning(min_running_ns)  # type: ignore[no-any-return]
+    return [g.id for g in sorted(gs.values(), key=lambda g: -g.state_ns.get("running", 0))
+            if g.state_ns.get("running", 0) >= min_running_ns and not g.state_ns.get("waiting")
+            and not g.state_ns.get("syscall")]
+
+
+def _is_lock_code(function: str) -> bool:
+    """Whether a goroutine made runnable here was handed a lock (Unlock, semrelease)."""
+    return ("Mutex)." in function and "nlock" in function) or function.startswith(
+        ("sync.runtime_Semrelease", "internal/sync.runtime_Semrelease", "runtime.semrelease", "runtime.goyield"))
+
+
+def _first_user(stack: Sequence[str]) -> str | None:
+    """The first frame of the service's own code (package main) in a cluster's stack."""
+    for s in stack:
+        if s.startswith("main."):
+            return s
+    return None
+
+
+def _callers(cpu: FunctionTable, callee: str, n: int = 3) -> list[tuple[str, float]]:
+    """User or module functions on the stacks through ``callee``, by cum share of those stacks."""
+    if callee not in cpu:
+        return []
+    totals: dict[str, int] = {}
+    for st in cpu.stacks:
+        names = [f.name if hasattr(f, "name") else str(f) for f in st.frames]
+        if callee not in names:
+            continue
+        seen = set()
+        for name in names[names.index(callee) + 1:]:
+            row = cpu.get(name)
+            if row is not None and row.cls in ("user", "module") and name not in seen:
+                seen.add(name)
+                totals[name] = totals.get(name, 0) + abs(st.weight)
+    ranked = sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+    return [(name, v / cpu.total) for name, v in ranked]
+
+
+def dumps(t: Triage) -> str:
+    """The JSON text of a triage (sorted keys, two-space indent)."""
+    return json.dumps(t.to_json(), indent=2, sort_keys=True)
+
+

@@ -1,0 +1,140 @@
+"""The metric catalogue: every number the gate can compare, in one place.
+
+A :class:`Metric` has a name (used in baselines, reports and limits), a unit,
+which direction is worse, how to read it from a :class:`~pytest_goperf.capture.Round`,
+and the smallest change that matters in practice (the effect floor). Names
+are stable: baselines store them.
+
+Besides the fixed metrics there are families named with a parameter:
+``hot_share:<function>`` (flat CPU share of a function or pattern),
+``hot_share_cum:<function>`` (cumulative share), ``cpu_per_request:<function>``
+(the function's flat CPU time per completed request) and ``class_share:<class>``
+(share of ``user``, ``stdlib``, ``runtime`` or ``module`` code).
+
+CPU per request is the most sensitive way to see "this function got slower":
+a share is diluted by the rest of the profile (15 % more work in a function
+that has 30 % of the CPU moves its share by only ~10 %), while its CPU time per
+request moves by the full 15 % and does not depend on how much load the round
+happened to push.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Literal
+
+from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from ..runtime.capture import Round
+
+__all__ = ["CATALOGUE", "DEFAULT_GATE", "Metric", "get_metric"]
+
+# Metrics the regression gate compares when a test names none (``gate=`` or
+# ``track=``): few, so the multiple-comparison correction keeps its power.
+DEFAULT_GATE = ("cpu_per_request", "latency.p99", "runnable.p99")
+
+Reader = Callable[["Round"], "float | None"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One comparable number per round."""
+
+    name: str
+    unit: str
+    worse: Literal["higher", "lower"]
+    description: str
+    read: Reader
+    min_effect_rel: float = 0.05  # changes smaller than this fraction never count
+    min_effect_abs: float = 0.0  # ... nor smaller than this, in the metric's unit
+    log_scale: bool = False  # compare ratios (times, rates), not differences
+    exact: bool = False  # deterministic: compared exactly, without statistics
+
+    def value(self, round_: Round) -> float | None:
+        """This metric's value in ``round_`` (None when the round lacks the data)."""
+        return self.read(round_)
+
+
+def _trace(get: Callable) -> Reader:
+    return lambda r: None if r.trace is None else float(get(r.trace))
+
+
+def _load(get: Callable) -> Reader:
+    return lambda r: None if r.load is None or r.load.completed == 0 else float(get(r.load))
+
+
+def _ms(percentile: float) -> Callable:
+    return lambda load: load.latency.percentile(percentile) / 1e6
+
+
+_FIXED = [
+    Metric("runnable.mean", "goroutines", "higher", "time-weighted mean of runnable goroutines",
+           _trace(lambda t: t.runnable.mean), min_effect_rel=0.10, min_effect_abs=0.25),
+    Metric("runnable.p99", "goroutines", "higher", "99th percentile (by time) of runnable goroutines",
+           _trace(lambda t: t.runnable.p99), min_effect_rel=0.10, min_effect_abs=1.0),
+    Metric("runnable_per_p.p99", "goroutines/P", "higher", "runnable goroutines per processor, 99th percentile",
+           _trace(lambda t: t.runnable_per_p.p99), min_effect_rel=0.10, min_effect_abs=0.5),
+    Metric("sched_latency.p99", "ns", "higher", "scheduling latency (runnable to running), 99th percentile",
+           _trace(lambda t: t.sched_latency.p99_ns), min_effect_rel=0.20, min_effect_abs=50_000, log_scale=True),
+    Metric("sched_latency.total", "ns", "higher", "total scheduling latency in the window",
+           _trace(lambda t: t.sched_latency.total_ns), min_effect_rel=0.20, log_scale=True),
+    Metric("utilisation", "fraction", "higher", "mean share of time the processors ran goroutines",
+           _trace(lambda t: t.utilisation), min_effect_rel=0.05, min_effect_abs=0.02),
+    Metric("gc_share", "fraction", "higher", "share of the window with a GC cycle running",
+           _trace(lambda t: t.gc_share), min_effect_rel=0.10, min_effect_abs=0.02),
+    Metric("latency.p50", "ms", "higher", "request latency, median", _load(_ms(50)),
+           min_effect_rel=0.10, min_effect_abs=0.05, log_scale=True),
+    Metric("latency.p99", "ms", "higher", "request latency, 99th percentile", _load(_ms(99)),
+           min_effect_rel=0.20, min_effect_abs=0.2, log_scale=True),
+    Metric("throughput", "req/s", "lower", "completed requests per second", _load(lambda l: l.requests_per_second),
+           min_effect_rel=0.05, log_scale=True),
+    Metric("cpu_per_request", "ms", "higher", "CPU time (profile samples) per completed request",
+           lambda r: _cpu_per_request(r, None), min_effect_rel=0.05, log_scale=True),
+    Metric("errors", "requests", "higher", "failed requests (no HTTP response) in the window",
+           lambda r: None if r.load is None else float(r.load.failed), exact=True),
+    Metric("goroutines.delta", "goroutines", "higher", "goroutines alive at the end minus at the start of the window",
+           lambda r: float(r.goroutine_delta), exact=True, min_effect_abs=0),
+]
+
+def _cpu_per_request(r: Round, which: str | None) -> float | None:
+    if r.cpu is None or r.load is None or r.load.completed == 0 or r.cpu.unit != "nanoseconds":
+        return None
+    ns = r.cpu.total if which is None else r.cpu.value(which)
+    return ns / 1e6 / r.load.completed
+
+
+CATALOGUE: dict[str, Metric] = {m.name: m for m in _FIXED}
+_CLASSES = ("user", "stdlib", "runtime", "module")
+
+
+def get_metric(name: str) -> Metric:
+    """The metric called ``name``, including the parameterised families."""
+    if name in CATALOGUE:
+        return CATALOGUE[name]
+    family, _, arg = name.partition(":")
+    if arg:
+        if family in ("hot_share", "hot_share_cum"):
+            cum = family == "hot_share_cum"
+            return Metric(
+                name, "fraction", "higher",
+                f"{'cumulative' if cum else 'flat'} share of CPU samples in {arg}",
+                lambda r: None if r.cpu is None else r.cpu.hot_share(arg, cum=cum),
+                min_effect_rel=0.03, min_effect_abs=0.005,  # a share is diluted: 5 % more own CPU at s=0.4 is +3 %
+            )
+        if family == "cpu_per_request":
+            return Metric(
+                name, "ms", "higher", f"flat CPU time of {arg} per completed request",
+                lambda r: _cpu_per_request(r, arg), min_effect_rel=0.05, log_scale=True,
+            )
+        if family == "class_share" and arg in _CLASSES:
+            return Metric(
+                name, "fraction", "higher", f"share of CPU samples in {arg} code",
+                lambda r: None if r.cpu is None else r.cpu.class_share(arg),
+                min_effect_rel=0.05, min_effect_abs=0.01,
+            )
+    known = ", ".join(sorted(CATALOGUE))
+    raise ConfigError(
+        f"unknown metric {name!r}: use one of {known}, hot_share:<function>, hot_share_cum:<function>, "
+        f"cpu_per_request:<function> or class_share:<{'|'.join(_CLASSES)}>"
+    )
