@@ -24,6 +24,7 @@ from typing import Final, NamedTuple
 
 import numpy as np
 
+from ..errors import UnknownNameError
 from ..formats.profile._model import Location, Profile
 from .classify import (
     CLASSES,
@@ -318,7 +319,7 @@ class FunctionTable:
         for r in self.by_class():
             if r.key == cls:
                 return r.cum_share if cum else r.flat_share
-        raise ValueError(f"unknown class {cls!r}: choose one of {', '.join(CLASSES)}")
+        raise UnknownNameError(f"unknown class {cls!r}: choose one of {', '.join(CLASSES)}")
 
     def by_package(self) -> tuple[GroupStat, ...]:
         """Flat and cum per Go package, sorted like the function rows."""

@@ -16,6 +16,8 @@ import re
 from functools import lru_cache
 from typing import Callable, Iterable, Union
 
+from ..errors import UsageError
+
 __all__ = ["NamePattern", "Selector", "name_matcher"]
 
 NamePattern = Union[str, "re.Pattern[str]"]
@@ -42,10 +44,10 @@ def name_matcher(which: Selector) -> Callable[[str], bool]:
     try:
         matchers = [name_matcher(w) for w in which if isinstance(w, (str, re.Pattern)) or _bad(w)]
     except TypeError:
-        raise TypeError("select names with a string (exact, glob or 're:' regex), a compiled pattern (re.Pattern), "
+        raise UsageError("select names with a string (exact, glob or 're:' regex), a compiled pattern (re.Pattern), "
                         "or a list of these") from None
     return lambda s: any(m(s) for m in matchers)
 
 
 def _bad(w: object) -> bool:
-    raise TypeError(f"not a name pattern: {w!r}")
+    raise UsageError(f"not a name pattern: {w!r}")

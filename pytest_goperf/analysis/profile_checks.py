@@ -5,7 +5,7 @@ The pytest wiring (fixtures, markers) calls this; tests may call it directly.
 
 from __future__ import annotations
 
-from ..errors import GoperfAssertionError
+from ..errors import GoperfAssertionError, UsageError
 from ..formats.profile._model import Profile
 from .functions import FunctionTable, Selector, profile_table
 
@@ -59,10 +59,10 @@ def assert_hot_share(
     """
     __tracebackhide__ = True
     if max_share is None and min_share is None:
-        raise ValueError("give max_share= and/or min_share= (fractions of the total, e.g. 0.3 for 30 %)")
+        raise UsageError("give max_share= and/or min_share= (fractions of the total, e.g. 0.3 for 30 %)")
     for limit in (max_share, min_share):
         if limit is not None and not 0.0 <= limit <= 1.0:
-            raise ValueError(f"a share limit is a fraction between 0 and 1, got {limit!r}")
+            raise UsageError(f"a share limit is a fraction between 0 and 1, got {limit!r}")
     table = source if isinstance(source, FunctionTable) else profile_table(source)
     share = table.hot_share(which, cum=cum)
     measure = "cum" if cum else "flat"

@@ -7,7 +7,7 @@ the limit and the window (the trace file, when there is one, opens in
 
 from __future__ import annotations
 
-from ..errors import GoperfAssertionError
+from ..errors import GoperfAssertionError, UsageError
 from .trace_metrics import TraceMetrics
 
 __all__ = ["assert_runnable_below", "assert_sched_latency_below", "assert_utilisation_below"]
@@ -23,7 +23,7 @@ def assert_runnable_below(m: TraceMetrics, limit: float, *, stat: str = "p99", p
     """Fail when the runnable-goroutine statistic ``stat`` (mean, p50, p95, p99, max) exceeds ``limit``."""
     source = m.runnable_per_p if per_p else m.runnable
     if stat not in ("mean", "p50", "p95", "p99", "max"):
-        raise ValueError(f"stat must be one of mean, p50, p95, p99, max; got {stat!r}")
+        raise UsageError(f"stat must be one of mean, p50, p95, p99, max; got {stat!r}")
     value = getattr(source, stat)
     if value > limit:
         what = "runnable goroutines per P" if per_p else "runnable goroutines"
@@ -38,7 +38,7 @@ def assert_sched_latency_below(m: TraceMetrics, limit_ns: int, *, stat: str = "p
     ``stat`` is one of p50_ns, p90_ns, p99_ns, max_ns, total_ns.
     """
     if stat not in ("p50_ns", "p90_ns", "p99_ns", "max_ns", "total_ns"):
-        raise ValueError(f"stat must be one of p50_ns, p90_ns, p99_ns, max_ns, total_ns; got {stat!r}")
+        raise UsageError(f"stat must be one of p50_ns, p90_ns, p99_ns, max_ns, total_ns; got {stat!r}")
     value = getattr(m.sched_latency, stat)
     if value > limit_ns:
         top = m.sched_latency.top_stacks

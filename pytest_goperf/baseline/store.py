@@ -37,7 +37,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ClassVar, Literal
 
-from ..errors import GoperfError
+from ..errors import BaselineError
 from .environment import Environment
 
 try:
@@ -70,10 +70,6 @@ LOCK_TIMEOUT = 60.0
 # os.fsync, as a module attribute so a test can stop a writer exactly between
 # writing and renaming (to prove that a crash there leaves the old file whole).
 _fsync = os.fsync
-
-
-class BaselineError(GoperfError):
-    """A baseline file cannot be read or written; the message names the file and what to do."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,7 @@ from typing import Any, Literal
 import numpy as np
 from scipy import stats as _sp
 
-from ..errors import GoperfError
+from ..errors import StatsError
 
 __all__ = [
     "Comparison",
@@ -56,10 +56,6 @@ _EXACT_SPLITS = 200_000
 # Above this many rounds on a side the U distribution is taken as normal, as
 # benchstat does for n > 50 without ties.
 _EXACT_MAX_N = 50
-
-
-class StatsError(GoperfError, ValueError):
-    """Values handed to a comparison cannot be compared (NaN, infinity, bad policy)."""
 
 
 class Status(str, Enum):

@@ -332,8 +332,8 @@ def _parse_labels(text: str, pattern: re.Pattern[str]) -> Labels:
     return tuple(pairs)
 
 
-class _LineError(Exception):
-    """A parse failure at a line relative to the start of a block (turned into DumpParseError)."""
+class _LineError(DumpParseError):
+    """A parse failure at a line relative to the start of a block (re-raised as DumpParseError with the line)."""
 
     def __init__(self, rel_line: int, message: str, text: str) -> None:
         super().__init__(message)

@@ -21,6 +21,8 @@ from typing import Final
 
 import numpy as np
 
+from ..errors import UsageError
+
 #: Sub-buckets per power of two; the precision is 1 / SUB_BUCKETS.
 SUB_BITS: Final = 7
 SUB_BUCKETS: Final = 1 << SUB_BITS
@@ -45,7 +47,7 @@ def bucket_index(value_ns: int) -> int:
 def bucket_bounds(index: int) -> tuple[int, int]:
     """``(lowest, highest)`` value in nanoseconds, both inclusive, of bucket ``index``."""
     if not 0 <= index < BUCKET_COUNT:
-        raise ValueError(f"bucket index {index} outside 0..{BUCKET_COUNT - 1}")
+        raise UsageError(f"bucket index {index} outside 0..{BUCKET_COUNT - 1}")
     if index < LINEAR_LIMIT:
         return index, index
     shift = (index >> SUB_BITS) - 1
@@ -155,7 +157,7 @@ class LatencyHistogram:
         is the exact maximum.
         """
         if not 0 < q <= 100:
-            raise ValueError(f"percentile must be in (0, 100], got {q!r}")
+            raise UsageError(f"percentile must be in (0, 100], got {q!r}")
         if self.count == 0:
             return 0
         if q == 100:

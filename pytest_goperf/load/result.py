@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ..errors import UnknownNameError
 from .histogram import LatencyHistogram
 
 #: Error kinds the engine counts (the keys of ``LoadResult.errors``).
@@ -82,7 +83,7 @@ class LoadResult:
         for r in self.by_request:
             if r.name == name:
                 return r
-        raise KeyError(f"no request named {name!r}; have {[r.name for r in self.by_request]}")
+        raise UnknownNameError(f"no request named {name!r}; have {[r.name for r in self.by_request]}")
 
     def to_json(self) -> dict[str, Any]:
         """Stable JSON keys, documented in docs/load.md."""

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 import pytest
 
 from ..config import GoperfConfig
-from ..errors import ConfigError, GoperfError
+from ..errors import ConfigError, GoperfError, UsageError
 from ..runtime.service import GoService
 from .keys import CONFIG, MEASUREMENTS
 
@@ -80,7 +80,7 @@ class Goperf:
 
         unknown = set(kwargs) - MEASURE_KEYS
         if unknown:
-            raise TypeError(f"measure() got unexpected keyword argument(s) {sorted(unknown)}")
+            raise UsageError(f"measure() got unexpected keyword argument(s) {sorted(unknown)}")
         opts = {**self._defaults, **kwargs}
         if load is None:
             load = opts.pop("load", None)

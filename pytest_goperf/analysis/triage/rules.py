@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Final, Literal
 
+from ...errors import UnknownNameError
+
 __all__ = ["LEVELS", "RULES", "Level", "Rule", "level_rank", "rules_with"]
 
 Level = Literal["info", "warning", "error"]
@@ -83,6 +85,6 @@ def rules_with(overrides: dict[str, tuple[float, float]] | None = None) -> tuple
     known = {r.key for r in RULES}
     unknown = set(overrides) - known
     if unknown:
-        raise KeyError(f"unknown rule(s) {', '.join(sorted(unknown))}: known are {', '.join(sorted(known))}")
+        raise UnknownNameError(f"unknown rule(s) {', '.join(sorted(unknown))}: known are {', '.join(sorted(known))}")
     return tuple(replace(r, warning=overrides[r.key][0], error=overrides[r.key][1]) if r.key in overrides else r
                  for r in RULES)

@@ -12,18 +12,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ...errors import ProfileParseError
 from ._format import WIRE_TYPE_NAMES, WT_I32, WT_I64, WT_LEN, WT_VARINT
 
 _U64 = 1 << 64
 _I64_SIGN = 1 << 63
 
 
-class WireError(Exception):
-    """The bytes are not valid protobuf at ``offset``."""
+class WireError(ProfileParseError):
+    """The bytes are not valid protobuf at ``offset`` (the decoder adds which message it was reading)."""
 
     def __init__(self, message: str, offset: int) -> None:
-        super().__init__(message)
+        super().__init__(message, where=f"byte {offset}")
         self.offset = offset
+
+    def __str__(self) -> str:
+        return self.message
 
 
 def read_varint(buf: bytes, pos: int) -> tuple[int, int]:
