@@ -10,7 +10,7 @@ draw 5 baseline + 5 current rounds from the pools:
 - A/B: baseline from A1 or A2, current from B -> the change should be flagged.
 
 Each gate run compares the gated metrics with the plugin's own code
-(``pytest_goperf.stats.compare`` + ``gate``, Benjamini-Hochberg at alpha 0.05,
+(``pytest_goperf.compare`` + ``gate``, Benjamini-Hochberg at alpha 0.05,
 the catalogue's effect floors). Draws from one pool overlap, so the gate runs
 are not independent: the rates are estimates from a pool of real rounds.
 
@@ -27,11 +27,21 @@ import tempfile
 import time
 from pathlib import Path
 
-from pytest_goperf.comparison.metrics import get_metric
-from pytest_goperf.comparison.stats import ComparisonPolicy, Status, compare, gate
+from pytest_goperf import (
+    ClosedModel,
+    ComparisonPolicy,
+    MeasureSpec,
+    Request,
+    Scenario,
+    ServiceSpec,
+    Status,
+    compare,
+    gate,
+    get_metric,
+    measure,
+    start_service,
+)
 from pytest_goperf.runtime.build import build_binary
-from pytest_goperf.runtime.measure import measure
-from pytest_goperf.runtime.service import ServiceSpec, start_service
 
 REPO = Path(__file__).resolve().parent.parent
 GATED = [
@@ -46,18 +56,9 @@ def pool(binary: Path, extra_cpu: float, rounds: int, window: float, workdir: Pa
     args = ("-addr", "{addr}", "-extra-cpu", str(extra_cpu))
     svc = start_service(ServiceSpec(binary=binary, args=args), workdir / f"svc-{extra_cpu}-{time.time_ns()}.log")
     try:
-        m = measure(
-            svc,
-            "/work?n=2000",
-            directory=workdir / f"rounds-{extra_cpu}-{time.time_ns()}",
-            rounds=rounds,
-            window=window,
-            warmup=1.0,
-            warmup_rounds=1,
-            concurrency=4,
-            track=GATED,
-            check_leaks=False,
-        )
+        spec = MeasureSpec(load=Scenario([Request("GET", "/work?n=2000")]), model=ClosedModel(4), rounds=rounds, window=window,
+                           warmup=1.0, warmup_rounds=1, track=tuple(GATED), check_leaks=False)
+        m = measure(svc, spec, directory=workdir / f"rounds-{extra_cpu}-{time.time_ns()}")
     finally:
         svc.stop()
     return {name: m.values(name) for name in RECORDED}

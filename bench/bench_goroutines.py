@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Speed of pytest_goperf.goroutines on a 100,000-goroutine dump, against what a user would otherwise use.
+"""Speed of the goroutine dump parser (pytest_goperf/formats/goroutines.py) on a 100,000-goroutine dump, against what a user would otherwise use.
 
 The dump is REAL runtime output: the example service (built with the machine's
 ``go``, or ``--go PATH``) is started on 127.0.0.1, ``/defect/leak-global?n=1000``

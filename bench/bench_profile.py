@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Speed of pytest_goperf.profile against ``go tool pprof -top`` on the same large profiles.
+"""Speed of the profile engine (formats/profile, analysis/functions) against ``go tool pprof -top`` on the same large profiles.
 
 The profiles are REAL runtime output: the example service (built with the
 machine's ``go``, or ``--go PATH``) runs on 127.0.0.1 under a mixed, bounded

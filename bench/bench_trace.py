@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Speed and memory of pytest_goperf.trace against ``go tool trace -pprof=sched`` on the same trace.
+"""Speed and memory of the trace engine (formats/trace, analysis/trace_metrics) against ``go tool trace -pprof=sched`` on the same trace.
 
 The trace is REAL runtime output: the example service (built with the machine's
 ``go``) runs on 127.0.0.1 with GOMAXPROCS=2 under a bounded load (/work,

@@ -43,8 +43,8 @@ from pytest_goperf.analysis.triage.findings import analyse
 from pytest_goperf.load.engine import run_load
 from pytest_goperf.load.scenario import ClosedModel
 from pytest_goperf.report.html import render_html
-from pytest_goperf.runtime.triage_capture import CaptureLimits, capture
-from pytest_goperf.runtime.triage_input import load_folder
+from pytest_goperf.runtime.capture import capture_folder
+from pytest_goperf.runtime.files import load_window as load_folder
 
 
 def best(f, repeat: int) -> float:
@@ -70,7 +70,7 @@ def main() -> None:
                               kwargs={"model": ClosedModel(4), "duration": args.seconds + 2.5}, daemon=True)
         th.start()
         time.sleep(0.6)
-        folder = capture(url, work, limits=CaptureLimits(seconds=args.seconds)).directory
+        folder = capture_folder(url, work, seconds=args.seconds).directory
         th.join(args.seconds + 30)
     trace = (folder / "trace.out").read_bytes()
     print(f"window: {args.seconds:g} s of {args.route}; trace {len(trace) / 1e6:.2f} MB, "

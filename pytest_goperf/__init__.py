@@ -1,9 +1,17 @@
 """pytest-goperf: goroutine-leak, scheduler and CPU-profile tests for Go services.
 
-The public API is what this module exports; everything else is internal.
-Names are imported on first use (PEP 562), so loading the pytest plugin or
-the ``goperf`` command does not pay for numpy, scipy or httpx until an engine
-is needed.
+The public API is what this module exports (``__all__``); every submodule is
+internal and may move. Names are imported on first use (PEP 562), so loading
+the pytest plugin or the ``goperf`` command does not pay for numpy, scipy or
+httpx until an engine is needed.
+
+The package's folders are the data path::
+
+    config -> runtime (build, start, pprof, capture a window as bytes)
+           -> formats (bytes -> records) -> analysis (records -> metrics, leaks, findings)
+           -> comparison (samples -> verdicts) <-> baseline (stored samples)
+           -> report (text, Markdown, GitHub, JUnit, HTML)
+    plugin/ (pytest) and cli/ (the goperf command) are the two edges.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
+    BaselineError,
     BuildError,
     ConfigError,
     DumpParseError,
@@ -19,113 +28,301 @@ from .errors import (
     GoperfError,
     GoroutineLeakError,
     ParseError,
+    PerformanceRegressionError,
     PprofError,
     ProfileParseError,
     ServiceDiedError,
     ServiceError,
     ServiceStartError,
+    StatsError,
     TraceParseError,
+    UnknownNameError,
+    UsageError,
 )
 
 __version__ = "0.1.0"
 
-# public name -> module that defines it
-_LAZY = {
+# public name -> module that defines it ("module:attribute" when the public name differs)
+_LAZY: dict[str, str] = {
+    "Ancestor": "formats.goroutines",
+    "BaselineDiff": "baseline.store",
+    "BaselineEntry": "baseline.store",
+    "BaselineStore": "baseline.store",
+    "BlockedTime": "analysis.trace_metrics",
+    "BuildInfo": "formats.profile._buildinfo",
+    "CPUSample": "formats.trace.reader",
+    "CaptureOptions": "runtime.capture",
+    "ClosedModel": "load.scenario",
+    "Cluster": "analysis.triage.findings",
+    "Comparison": "comparison.stats",
+    "ComparisonPolicy": "comparison.stats",
+    "CrashReport": "formats.goroutines",
+    "Environment": "baseline.environment",
+    "Evidence": "analysis.triage.findings",
+    "Finding": "analysis.triage.findings",
+    "Frame": "formats.symbols",
+    "Function": "formats.profile._model",
+    "FunctionStat": "analysis.functions",
+    "FunctionTable": "analysis.functions",
+    "GateResult": "comparison.stats",
+    "GoService": "runtime.service",
+    "GoTransition": "formats.trace.reader",
     "GoperfConfig": "config",
-    "IgnoreSpec": "config",
-    "Frame": "formats.goroutines",
     "Goroutine": "formats.goroutines",
+    "GoroutineGroup": "analysis.groups",
+    "GoroutineProfile": "formats.goroutines",
+    "GoroutineStory": "analysis.triage.findings",
+    "GoroutineTimeline": "analysis.timeline",
+    "GroupStat": "analysis.functions",
+    "IgnoreSpec": "config",
+    "Label": "formats.profile._model",
+    "LabelEvent": "formats.trace.reader",
+    "LatencyHistogram": "load.histogram",
+    "LatencyStats": "analysis.trace_metrics",
+    "LatencyView": "analysis.measurement",
+    "LeakCheck": "runtime.leakcheck",
+    "LeakGroup": "analysis.leaks",
+    "LeakPolicy": "analysis.leaks",
+    "LeakReport": "analysis.leaks",
+    "Line": "formats.profile._model",
+    "LoadResult": "load.result",
+    "Location": "formats.profile._model",
+    "LogEvent": "formats.trace.reader",
+    "Measure": "analysis.triage.findings",
+    "MeasureSpec": "analysis.measurement",
+    "Measurement": "analysis.measurement",
+    "Metric": "comparison.metrics",
+    "MetricBaseline": "baseline.store",
+    "MetricEvent": "formats.trace.reader",
+    "MetricSample": "comparison.verdict",
+    "Module": "formats.profile._buildinfo",
+    "OpenModel": "load.scenario",
+    "PprofClient": "runtime.pprof",
+    "ProcTransition": "formats.trace.reader",
+    "ProcUtilisation": "analysis.trace_metrics",
+    "Profile": "formats.profile._model",
+    "RangeEvent": "formats.trace.reader",
+    "RawWindow": "formats.window",
+    "RegionEvent": "formats.trace.reader",
+    "Request": "load.scenario",
+    "RequestStats": "load.result",
+    "Round": "analysis.measurement",
+    "Rule": "analysis.triage.rules",
+    "RunEvaluation": "comparison.verdict",
+    "RunnableSeries": "analysis.timeline",
+    "RunnableStats": "analysis.trace_metrics",
+    "SavedWindow": "runtime.capture",
+    "Sample": "formats.profile._model",
+    "Scenario": "load.scenario",
+    "SchedLatency": "analysis.trace_metrics",
+    "ServiceSpec": "runtime.service",
+    "StackGroup": "formats.goroutines",
+    "StackLatency": "analysis.trace_metrics",
+    "StackSample": "analysis.functions",
+    "Status": "comparison.status",
+    "SyncEvent": "formats.trace.reader",
+    "TaskEvent": "formats.trace.reader",
+    "TestBaseline": "baseline.store",
+    "TestMeasurement": "comparison.verdict",
+    "TraceEvent": "formats.trace.reader",
+    "TraceMetrics": "analysis.trace_metrics",
+    "TraceReader": "formats.trace.reader",
+    "TraceTimeline": "analysis.timeline",
+    "Triage": "analysis.triage.findings",
+    "ValueType": "formats.profile._model",
+    "Verdict": "comparison.stats",
+    "WarningSign": "analysis.functions",
+    "WindowAnalysis": "analysis.window",
+    "WindowFiles": "formats.window",
+    "analyse_window": "analysis.window",
+    "arun_load": "load.engine",
+    "assert_hot_share": "analysis.profile_checks",
+    "assert_no_goroutine_leak": "runtime.leakcheck",
+    "assert_runnable_below": "analysis.trace_checks",
+    "assert_sched_latency_below": "analysis.trace_checks",
+    "assert_utilisation_below": "analysis.trace_checks",
+    "capture_environment": "baseline.environment",
+    "capture_folder": "runtime.capture",
+    "capture_window": "runtime.capture",
+    "compare": "comparison.stats",
+    "compute_metrics": "analysis.trace_metrics",
+    "evaluate": "comparison.verdict",
+    "function_table": "analysis.functions",
+    "gate": "comparison.stats",
+    "get_metric": "comparison.metrics",
+    "group_goroutines": "analysis.groups",
+    "load_config": "config",
+    "load_window": "runtime.files",
+    "measure": "runtime.measure",
+    "parse_crash": "formats.goroutines",
     "parse_goroutine_profile": "formats.goroutines",
     "parse_goroutines": "formats.goroutines",
-    "LeakReport": "analysis.leaks",
-    "assert_no_goroutine_leak": "analysis.leaks",
-    "GoService": "runtime.service",
-    "FunctionTable": "analysis.functions",
-    "assert_hot_share": "analysis.profile_checks",
-    "function_table": "analysis.functions",
     "profile_table": "analysis.functions",
     "read_build_info": "formats.profile._buildinfo",
+    "read_build_info_file": "formats.profile._buildinfo",
     "read_profile": "formats.profile._decode",
-    "TraceMetrics": "analysis.trace_metrics",
-    "compute_metrics": "analysis.trace_metrics",
-    "ClosedModel": "load.scenario",
-    "LoadResult": "load.result",
-    "OpenModel": "load.scenario",
-    "Request": "load.scenario",
-    "Scenario": "load.scenario",
-    "arun_load": "load.engine",
+    "rules_with": "analysis.triage.rules",
     "run_load": "load.engine",
-    "Measurement": "runtime.measure",
-    "Round": "runtime.capture",
-    "Metric": "comparison.metrics",
-    "get_metric": "comparison.metrics",
-    "BaselineError": "baseline.store",
-    "BaselineStore": "baseline.store",
-    "ComparisonPolicy": "comparison.stats",
-    "Status": "comparison.stats",
-    "compare": "comparison.stats",
-    "gate": "comparison.stats",
-    "capture_environment": "baseline.environment",
+    "save_window": "runtime.files",
+    "start_service": "runtime.service",
+    "trace_timeline": "analysis.timeline",
+    "triage": "analysis.triage.findings:analyse",
+    "write_report": "report.html",
 }
 
 __all__ = [
+    "Ancestor",
+    "BaselineDiff",
+    "BaselineEntry",
     "BaselineError",
     "BaselineStore",
+    "BlockedTime",
     "BuildError",
+    "BuildInfo",
+    "CPUSample",
+    "CaptureOptions",
     "ClosedModel",
+    "Cluster",
+    "Comparison",
     "ComparisonPolicy",
     "ConfigError",
+    "CrashReport",
     "DumpParseError",
+    "Environment",
+    "Evidence",
+    "Finding",
     "Frame",
+    "Function",
+    "FunctionStat",
     "FunctionTable",
+    "GateResult",
     "GoService",
+    "GoTransition",
     "GoperfAssertionError",
     "GoperfConfig",
     "GoperfError",
     "Goroutine",
+    "GoroutineGroup",
     "GoroutineLeakError",
+    "GoroutineProfile",
+    "GoroutineStory",
+    "GoroutineTimeline",
+    "GroupStat",
     "IgnoreSpec",
+    "Label",
+    "LabelEvent",
+    "LatencyHistogram",
+    "LatencyStats",
+    "LatencyView",
+    "LeakCheck",
+    "LeakGroup",
+    "LeakPolicy",
     "LeakReport",
+    "Line",
     "LoadResult",
+    "Location",
+    "LogEvent",
+    "Measure",
+    "MeasureSpec",
     "Measurement",
     "Metric",
+    "MetricBaseline",
+    "MetricEvent",
+    "MetricSample",
+    "Module",
     "OpenModel",
     "ParseError",
+    "PerformanceRegressionError",
+    "PprofClient",
     "PprofError",
+    "ProcTransition",
+    "ProcUtilisation",
+    "Profile",
     "ProfileParseError",
+    "RangeEvent",
+    "RawWindow",
+    "RegionEvent",
     "Request",
+    "RequestStats",
     "Round",
+    "Rule",
+    "RunEvaluation",
+    "RunnableSeries",
+    "RunnableStats",
+    "Sample",
+    "SavedWindow",
     "Scenario",
+    "SchedLatency",
     "ServiceDiedError",
     "ServiceError",
+    "ServiceSpec",
     "ServiceStartError",
+    "StackGroup",
+    "StackLatency",
+    "StackSample",
+    "StatsError",
     "Status",
+    "SyncEvent",
+    "TaskEvent",
+    "TestBaseline",
+    "TestMeasurement",
+    "TraceEvent",
     "TraceMetrics",
     "TraceParseError",
+    "TraceReader",
+    "TraceTimeline",
+    "Triage",
+    "UnknownNameError",
+    "UsageError",
+    "ValueType",
+    "Verdict",
+    "WarningSign",
+    "WindowAnalysis",
+    "WindowFiles",
     "__version__",
+    "analyse_window",
     "arun_load",
     "assert_hot_share",
     "assert_no_goroutine_leak",
+    "assert_runnable_below",
+    "assert_sched_latency_below",
+    "assert_utilisation_below",
     "capture_environment",
+    "capture_folder",
+    "capture_window",
     "compare",
     "compute_metrics",
+    "evaluate",
     "function_table",
     "gate",
     "get_metric",
+    "group_goroutines",
+    "load_config",
+    "load_window",
+    "measure",
+    "parse_crash",
     "parse_goroutine_profile",
     "parse_goroutines",
     "profile_table",
     "read_build_info",
+    "read_build_info_file",
     "read_profile",
+    "rules_with",
     "run_load",
+    "save_window",
+    "start_service",
+    "trace_timeline",
+    "triage",
+    "write_report",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
+    target = _LAZY.get(name)
+    if target is None:
         raise AttributeError(f"module 'pytest_goperf' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    module, _, attr = target.partition(":")
+    value = getattr(importlib.import_module(f".{module}", __name__), attr or name)
     globals()[name] = value
     return value
 
@@ -135,26 +332,79 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, eagerly
-    from .analysis.functions import FunctionTable, function_table, profile_table
-    from .analysis.leaks import LeakReport, assert_no_goroutine_leak
+    from .analysis.functions import (
+        FunctionStat,
+        FunctionTable,
+        GroupStat,
+        StackSample,
+        WarningSign,
+        function_table,
+        profile_table,
+    )
+    from .analysis.groups import GoroutineGroup, group_goroutines
+    from .analysis.leaks import LeakGroup, LeakPolicy, LeakReport
+    from .analysis.measurement import LatencyView, Measurement, MeasureSpec, Round
     from .analysis.profile_checks import assert_hot_share
-    from .analysis.trace_metrics import TraceMetrics, compute_metrics
-    from .baseline.environment import capture_environment
-    from .baseline.store import BaselineError, BaselineStore
+    from .analysis.timeline import GoroutineTimeline, RunnableSeries, TraceTimeline, trace_timeline
+    from .analysis.trace_checks import assert_runnable_below, assert_sched_latency_below, assert_utilisation_below
+    from .analysis.trace_metrics import (
+        BlockedTime,
+        LatencyStats,
+        ProcUtilisation,
+        RunnableStats,
+        SchedLatency,
+        StackLatency,
+        TraceMetrics,
+        compute_metrics,
+    )
+    from .analysis.triage.findings import Cluster, Evidence, Finding, GoroutineStory, Measure, Triage
+    from .analysis.triage.findings import analyse as triage
+    from .analysis.triage.rules import Rule, rules_with
+    from .analysis.window import WindowAnalysis, analyse_window
+    from .baseline.environment import Environment, capture_environment
+    from .baseline.store import BaselineDiff, BaselineEntry, BaselineStore, MetricBaseline, TestBaseline
     from .comparison.metrics import Metric, get_metric
-    from .comparison.stats import ComparisonPolicy, Status, compare, gate
-    from .config import GoperfConfig, IgnoreSpec
+    from .comparison.stats import Comparison, ComparisonPolicy, GateResult, Verdict, compare, gate
+    from .comparison.status import Status
+    from .comparison.verdict import MetricSample, RunEvaluation, TestMeasurement, evaluate
+    from .config import GoperfConfig, IgnoreSpec, load_config
     from .formats.goroutines import (
-        Frame,
+        Ancestor,
+        CrashReport,
         Goroutine,
+        GoroutineProfile,
+        StackGroup,
+        parse_crash,
         parse_goroutine_profile,
         parse_goroutines,
     )
-    from .formats.profile._buildinfo import read_build_info
+    from .formats.profile._buildinfo import BuildInfo, Module, read_build_info, read_build_info_file
     from .formats.profile._decode import read_profile
+    from .formats.profile._model import Function, Label, Line, Location, Profile, Sample, ValueType
+    from .formats.symbols import Frame
+    from .formats.trace.reader import (
+        CPUSample,
+        GoTransition,
+        LabelEvent,
+        LogEvent,
+        MetricEvent,
+        ProcTransition,
+        RangeEvent,
+        RegionEvent,
+        SyncEvent,
+        TaskEvent,
+        TraceEvent,
+        TraceReader,
+    )
+    from .formats.window import RawWindow, WindowFiles
     from .load.engine import arun_load, run_load
-    from .load.result import LoadResult
+    from .load.histogram import LatencyHistogram
+    from .load.result import LoadResult, RequestStats
     from .load.scenario import ClosedModel, OpenModel, Request, Scenario
-    from .runtime.capture import Round
-    from .runtime.measure import Measurement
-    from .runtime.service import GoService
+    from .report.html import write_report
+    from .runtime.capture import CaptureOptions, SavedWindow, capture_folder, capture_window
+    from .runtime.files import load_window, save_window
+    from .runtime.leakcheck import LeakCheck, assert_no_goroutine_leak
+    from .runtime.measure import measure
+    from .runtime.pprof import PprofClient
+    from .runtime.service import GoService, ServiceSpec, start_service

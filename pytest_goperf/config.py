@@ -8,21 +8,52 @@ odd failure halfway through a run.
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Final, Literal
 
 from .errors import ConfigError
+
+Method = Literal["bh", "holm"]
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-__all__ = ["GoperfConfig", "IgnoreSpec", "load_config", "read_pyproject"]
+__all__ = [
+    "DEFAULT_ALPHA",
+    "DEFAULT_BASELINES",
+    "DEFAULT_CACHE_DIR",
+    "DEFAULT_METHOD",
+    "DEFAULT_SETTLE_TIMEOUT",
+    "ENV_CACHE_DIR",
+    "GoperfConfig",
+    "IgnoreSpec",
+    "cache_dir",
+    "load_config",
+    "read_pyproject",
+]
 
 PLACEHOLDERS = ("{addr}", "{port}", "{host}", "{pprof_addr}", "{pprof_port}")
+
+# Every default and environment variable, once. Paths are relative to the project root.
+
+#: Seconds that goroutines started in a checked block get to finish ([tool.goperf.leak] settle_timeout).
+DEFAULT_SETTLE_TIMEOUT: Final = 5.0
+#: False-alarm rate of the regression gate over a run ([tool.goperf.gate] alpha).
+DEFAULT_ALPHA: Final = 0.05
+#: Multiple-comparison control of the gate: Benjamini-Hochberg ("bh") or Holm ([tool.goperf.gate] method).
+DEFAULT_METHOD: Final[Method] = "bh"
+#: Where baselines are stored ([tool.goperf] baselines, --goperf-baselines).
+DEFAULT_BASELINES: Final = Path(".goperf") / "baselines"
+#: Where built service binaries are cached, unless ENV_CACHE_DIR says otherwise.
+DEFAULT_CACHE_DIR: Final = Path(".goperf") / "bin"
+#: Environment variable that moves the build cache (several projects or pytester runs share binaries).
+ENV_CACHE_DIR: Final = "GOPERF_CACHE_DIR"
 
 
 @dataclass(frozen=True)
@@ -55,13 +86,13 @@ class GoperfConfig:
     build_timeout: float = 600.0
     url: str | None = None
     pprof_url: str | None = None
-    leak_settle_timeout: float = 5.0
+    leak_settle_timeout: float = DEFAULT_SETTLE_TIMEOUT
     leak_check_all: bool = False
     leak_ignore: tuple[IgnoreSpec, ...] = ()
     artifacts: Path | None = None
-    baselines: Path = Path(".goperf") / "baselines"
-    gate_alpha: float = 0.05
-    gate_method: str = "bh"
+    baselines: Path = DEFAULT_BASELINES
+    gate_alpha: float = DEFAULT_ALPHA
+    gate_method: Method = DEFAULT_METHOD
     strict_environment: bool = False
 
     @property
@@ -168,7 +199,8 @@ def _gate_table(value: Any) -> dict[str, Any]:
         out["gate_alpha"] = float(alpha)
     if "method" in value:
         if value["method"] not in ("bh", "holm"):
-            raise ConfigError(f"[tool.goperf.gate] method must be \"bh\" (Benjamini-Hochberg) or \"holm\", got {value['method']!r}")
+            raise ConfigError(
+                f"[tool.goperf.gate] method must be \"bh\" (Benjamini-Hochberg) or \"holm\", got {value['method']!r}")
         out["gate_method"] = value["method"]
     if "strict_environment" in value:
         if not isinstance(value["strict_environment"], bool):
@@ -211,6 +243,12 @@ def config_from_table(table: Mapping[str, Any], root: Path) -> GoperfConfig:
 def resolve(config: GoperfConfig, path: Path) -> Path:
     """``path`` relative to the project root (absolute paths stay)."""
     return path if path.is_absolute() else config.root / path
+
+
+def cache_dir(root: Path) -> Path:
+    """Where built binaries are cached: ``$GOPERF_CACHE_DIR``, else ``ROOT/.goperf/bin``."""
+    env = os.environ.get(ENV_CACHE_DIR)
+    return Path(env) if env else root / DEFAULT_CACHE_DIR
 
 
 def _validate(config: GoperfConfig) -> None:

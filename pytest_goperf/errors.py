@@ -28,6 +28,11 @@ and, where there is one, what to do.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .analysis.leaks import LeakReport
+
 __all__ = [
     "BaselineError",
     "BuildError",
@@ -139,7 +144,14 @@ class GoperfAssertionError(AssertionError, GoperfError):
 
 
 class GoroutineLeakError(GoperfAssertionError):
-    """Goroutines started during a checked block were still alive after settling."""
+    """Goroutines started during a checked block were still alive after settling.
+
+    ``report`` is the check's :class:`~pytest_goperf.LeakReport` (leaks, proof, groups, dumps).
+    """
+
+    def __init__(self, message: str, *, report: LeakReport | None = None) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 class PerformanceRegressionError(GoperfAssertionError):

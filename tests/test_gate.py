@@ -9,13 +9,13 @@ from pytest_goperf.comparison.stats import ComparisonPolicy
 from pytest_goperf.comparison.verdict import (
     MetricSample,
     TestMeasurement,
-    annotation,
     evaluate,
-    markdown_summary,
     measurement_from_json,
-    terminal_lines,
     to_baselines,
 )
+from pytest_goperf.report.github import annotation
+from pytest_goperf.report.markdown import markdown_summary
+from pytest_goperf.report.text import gate_lines as terminal_lines
 
 
 def measured(nodeid, values, env=None, metric="cpu_per_request", gated=True):
@@ -43,7 +43,7 @@ def test_regression_improvement_and_missing_baseline(tmp_path):
             measured("t::faster", [0.70, 0.72, 0.68, 0.71, 0.69], ENV),
             measured("t::new", [1.0, 1.0, 1.0, 1.0, 1.0], ENV),
         ],
-        store,
+        store.load_many(["t::slower", "t::faster", "t::new"]),
     )
     status = {v.test: v.status.value for v in ev.result.verdicts}
     assert status == {"t::slower": "regressed", "t::faster": "improved", "t::new": "no baseline"}
@@ -61,16 +61,16 @@ def test_environment_mismatch_warns_or_skips(tmp_path):
     store.update_many(to_baselines([measured("t::a", [1.0, 1.0, 1.0, 1.0, 1.0], ENV)]))
     other = Environment(go_version="go1.27.3", gomaxprocs=8, cpu_model="AMD EPYC", cpu_count=2, os="Linux x86_64")
     current = [measured("t::a", [1.0, 1.0, 1.0, 1.0, 1.0], other)]
-    loose = evaluate(current, store)
+    loose = evaluate(current, store.load_many(c.nodeid for c in current))
     assert loose.result.verdicts and "compared anyway" in loose.warnings[0] and "go" in loose.warnings[0].lower()
-    strict = evaluate(current, store, strict_environment=True)
+    strict = evaluate(current, store.load_many(c.nodeid for c in current), strict_environment=True)
     assert strict.skipped == ("t::a",) and not strict.result.verdicts
 
 
 def test_ungated_metrics_are_stored_but_not_compared(tmp_path):
     t = measured("t::a", [1.0, 1.1, 0.9], ENV, metric="throughput", gated=False)
     assert to_baselines([t])["t::a"].metrics["throughput"].values == (1.0, 1.1, 0.9)
-    assert evaluate([t], BaselineStore(tmp_path)).result.verdicts == ()
+    assert evaluate([t], BaselineStore(tmp_path).load_many([t.nodeid])).result.verdicts == ()
 
 
 def test_annotation_escaping():

@@ -1,4 +1,4 @@
-"""Tests of pytest_goperf.goroutines on dumps really written by Go 1.21 ... 1.27.
+"""Tests of the goroutine dump parser on dumps really written by Go 1.21 ... 1.27.
 
 The samples (tests/samples/goroutines, see its README) were captured by
 scripts/capture_dumps.py. Where a second reading of the same goroutines
@@ -20,14 +20,14 @@ import pytest
 
 from pytest_goperf.cli.main import main as goperf_main
 from pytest_goperf.errors import DumpParseError
+from pytest_goperf.analysis.goroutine_summary import summarize
+from pytest_goperf.analysis.groups import group_goroutines
 from pytest_goperf.formats.goroutines import (
     UNKNOWN_ELIDED,
     Goroutine,
-    group_goroutines,
     parse_crash,
     parse_goroutine_profile,
     parse_goroutines,
-    summarize,
 )
 
 SAMPLES = Path(__file__).parent / "samples" / "goroutines"

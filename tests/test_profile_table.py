@@ -70,7 +70,7 @@ def test_top_by_flat_and_cum():
 def test_generic_stacks_give_the_same_table_as_the_profile():
     p = read_profile((SAMPLES / "go1.26.8" / "cpu-contention.pb.gz").read_bytes())
     from_profile = profile_table(p)
-    names_only = [([fr.name for fr in s.frames], s.weight) for s in profile_stacks(p)]
+    names_only = [([fr.function for fr in s.frames], s.weight) for s in profile_stacks(p)]
     generic = function_table(names_only, sample_type="cpu", unit="nanoseconds")
     assert [(f.name, f.flat, f.cum) for f in generic.functions] == [
         (f.name, f.flat, f.cum) for f in from_profile.functions]

@@ -21,14 +21,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pytest_goperf.analysis.functions import profile_table
-from pytest_goperf.analysis.trace_metrics import compute_metrics
 from pytest_goperf.analysis.triage.findings import analyse
-from pytest_goperf.formats.goroutines import parse_goroutines
-from pytest_goperf.formats.profile._decode import read_profile
 from pytest_goperf.report.html import render_html, write_report
 from pytest_goperf.report.svg import COLORS, FLAME_COLORS
-from pytest_goperf.runtime.triage_input import TriageInput
+from pytest_goperf.formats.window import RawWindow
+from pytest_goperf.runtime.files import load_window, save_window
 
 SAMPLES = Path(__file__).parent / "samples"
 TRACE = SAMPLES / "traces" / "go1.24-p4-cpu.trace"
@@ -38,10 +35,11 @@ DUMP = SAMPLES / "goroutines" / "go1.26-labels-leak-debug2.txt"
 
 @pytest.fixture(scope="module")
 def triage():
-    inp = TriageInput(
+    inp = RawWindow(
         trace=TRACE.read_bytes(),
         cpu_profile=PROFILE.read_bytes(),
-        goroutines=tuple(parse_goroutines(DUMP.read_text())),
+        goroutines_end=DUMP.read_bytes(),
+        end_dump_marked=True,
         source="samples",
     )
     return analyse(inp)
@@ -66,16 +64,15 @@ def test_page_is_self_contained(triage, tmp_path):
 
 
 def test_write_report_from_a_rounds_records(tmp_path):
-    """The pytest side passes parsed records (trace metrics, a FunctionTable, goroutines) of one window."""
-    trace = TRACE.read_bytes()
-    table = profile_table(read_profile(PROFILE.read_bytes()))
-    path = write_report(tmp_path / "round.html", trace=trace, metrics=compute_metrics(trace), cpu=table,
-                        goroutines=parse_goroutines(DUMP.read_text()), title="round 3 of test_x")
+    """The pytest side writes a round's files, reads them back and analyses them as triage does."""
+    save_window(RawWindow(trace=TRACE.read_bytes(), cpu_profile=PROFILE.read_bytes(), goroutines_end=DUMP.read_bytes()),
+                tmp_path / "round")
+    path = write_report(tmp_path / "round.html", analyse(load_window(tmp_path / "round")), title="round 3 of test_x")
     html = path.read_text()
     assert "<title>round 3 of test_x</title>" in html
     assert "main.spinCore" in html  # the hot function of the /work profile, in the bar chart
     # Without a trace there is no runnable chart, and the page says what there is.
-    html = render_html(analyse(TriageInput(cpu_profile=PROFILE.read_bytes(), source="cpu only")))
+    html = render_html(analyse(RawWindow(cpu_profile=PROFILE.read_bytes(), source="cpu only")))
     assert 'aria-label="runnable goroutines over time"' not in html
     assert 'aria-label="flame graph of the CPU profile"' in html
 

@@ -23,8 +23,12 @@ from pytest_goperf.cli.main import main
 from pytest_goperf.errors import ConfigError, GoperfError, ParseError, PprofError
 from pytest_goperf.load.engine import run_load
 from pytest_goperf.load.scenario import ClosedModel, OpenModel
-from pytest_goperf.runtime.triage_capture import FILES, CaptureLimits, capture
-from pytest_goperf.runtime.triage_input import load_folder
+from dataclasses import replace
+
+from pytest_goperf.analysis.window import analyse_window
+from pytest_goperf.formats.window import FILE_NAMES as FILES
+from pytest_goperf.runtime.capture import TRIAGE_CAPTURE, capture_folder
+from pytest_goperf.runtime.files import load_window as load_folder
 
 SECONDS = 2.0
 SAMPLES = Path(__file__).parent / "samples" / "traces"
@@ -43,7 +47,7 @@ def triage_under_load(service, path: str, model, tmp_path: Path, *, max_requests
     th = threading.Thread(target=drive, daemon=True)
     th.start()
     time.sleep(0.6)  # the load is running before the window opens
-    result = capture(service.pprof_url, tmp_path, limits=CaptureLimits(seconds=SECONDS))
+    result = capture_folder(service.pprof_url, tmp_path, seconds=SECONDS)
     th.join(SECONDS + 30)
     assert not errors, errors
     assert not result.errors, result.errors
@@ -117,7 +121,7 @@ def test_leak_route_is_the_top_finding(fresh_service, tmp_path, path, key, funct
     assert top.key == key, triage.to_text()
     assert top.level == "error", triage.to_text()
     assert function in top.summary and creator in top.summary, top.summary
-    dump = {g.id: g for g in load_folder(folder).goroutines}
+    dump = {g.id: g for g in analyse_window(load_folder(folder)).goroutines_end}
     # Every id given as evidence is a goroutine of the dump at that function, leaked where proven.
     assert len(top.goroutine_ids) >= 20
     for gid in top.goroutine_ids:
@@ -164,18 +168,18 @@ def test_cli_exit_status_json_and_html(fresh_service, tmp_path, capsys):
     rc = main(["triage", fresh_service.pprof_url, "--seconds", "1", "--out", str(tmp_path / "cap"), "--html", str(html)])
     assert rc == 1
     [folder2] = (tmp_path / "cap").iterdir()
-    assert {p.name for p in folder2.iterdir()} >= {FILES[k] for k in ("trace", "cpu", "goroutines", "goroutines_start",
-                                                                      "goroutines_debug1", "goroutineleak", "meta")}
+    assert {p.name for p in folder2.iterdir()} >= {FILES[k] for k in ("trace", "cpu_profile", "goroutines_end", "goroutines_start",
+                                                                      "goroutine_profile", "leak_profile", "meta")}
     assert "goroutine leak" in html.read_text()
 
 
 def test_capture_is_bounded(fresh_service, tmp_path):
     with pytest.raises(ConfigError, match="between 0 and 60"):
-        capture(fresh_service.pprof_url, tmp_path, limits=CaptureLimits(seconds=120))
+        capture_folder(fresh_service.pprof_url, tmp_path, seconds=120)
     # A cap smaller than the trace: the file is refused with a message, the rest is captured.
-    small = capture(fresh_service.pprof_url, tmp_path, limits=CaptureLimits(seconds=1, max_bytes=64))
+    small = capture_folder(fresh_service.pprof_url, tmp_path, seconds=1, options=replace(TRIAGE_CAPTURE, max_bytes=64))
     assert "more than 64 bytes" in small.errors["trace"] and "trace" not in small.files
-    assert "goroutines" in small.files
+    assert "goroutines_end" in small.files
     inp = load_folder(small.directory)
     assert inp.trace is None and any("trace was not captured" in n for n in inp.notes)
 
@@ -190,12 +194,12 @@ def test_second_cpu_profile_is_explained_and_triage_goes_on(fresh_service, tmp_p
         daemon=True)
     other.start()
     time.sleep(0.5)
-    result = capture(fresh_service.pprof_url, tmp_path, limits=CaptureLimits(seconds=1))
+    result = capture_folder(fresh_service.pprof_url, tmp_path, seconds=1)
     other.join(30)
-    assert "only one can run at a time" in result.errors["cpu"]
+    assert "only one can run at a time" in result.errors["cpu_profile"]
     triage = analyse(load_folder(result.directory))
     assert triage.metrics is not None
-    assert any("cpu was not captured" in n for n in triage.notes)
+    assert any("CPU profile was not captured" in n for n in triage.notes)
 
 
 def test_unreadable_folders_raise_our_errors(tmp_path, capsys):
@@ -218,9 +222,9 @@ def test_unreadable_folders_raise_our_errors(tmp_path, capsys):
         analyse(load_folder(cutp))
     bad = tmp_path / "bad"
     bad.mkdir()
-    (bad / FILES["goroutines"]).write_text("goroutine 1 [running]:\nmain.main()\n\tnot a file line\n")
+    (bad / "goroutines.txt").write_text("goroutine 1 [running]:\nmain.main()\n\tnot a file line\n")
     with pytest.raises(ParseError, match="goroutines.txt"):
-        load_folder(bad)
+        analyse_window(load_folder(bad))
 
 
 def test_files_captured_by_hand_are_recognised_by_content(tmp_path):
@@ -296,7 +300,8 @@ def test_a_service_that_never_answers_times_out(tmp_path):
     try:
         t0 = time.monotonic()
         with pytest.raises(PprofError, match="did not answer within 1 s"):
-            capture(f"http://127.0.0.1:{port}", tmp_path, limits=CaptureLimits(seconds=1, request_timeout=1))
+            capture_folder(f"http://127.0.0.1:{port}", tmp_path, seconds=1,
+                           options=replace(TRIAGE_CAPTURE, request_timeout=1))
         assert time.monotonic() - t0 < 5
         assert main(["triage", f"http://127.0.0.1:{port}", "--seconds", "1", "--timeout", "1",
                      "--out", str(tmp_path)]) == 2

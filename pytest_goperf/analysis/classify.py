@@ -23,8 +23,9 @@ is user code; read the path from the binary with :func:`read_build_info`.
 
 from __future__ import annotations
 
-import re
 from typing import Final, Literal
+
+from ..formats.symbols import package_of
 
 FunctionClass = Literal["user", "stdlib", "runtime", "module"]
 CLASSES: Final[tuple[FunctionClass, ...]] = ("user", "stdlib", "runtime", "module")
@@ -45,30 +46,6 @@ RUNTIME_PACKAGES: Final = frozenset(
     }
 )
 RUNTIME_PREFIXES: Final = ("runtime/internal/", "internal/runtime/")
-
-
-def package_of(name: str) -> str:
-    """The package path of a Go function symbol, ``""`` when it has none.
-
-    ``example.com/svc/db.(*Pool).Get`` -> ``example.com/svc/db``;
-    ``main.spinCore`` -> ``main``. Type arguments in brackets may hold dots and
-    slashes of their own, so the package is read from the part before them.
-    """
-    head = name.split("[", 1)[0]
-    if head.startswith("type:"):
-        return "type:"
-    slash = head.rfind("/")
-    dot = head.find(".", slash + 1)
-    if dot < 0:
-        return ""
-    package = head[:dot]
-    # The linker escapes dots in a package's last element ("gopkg.in/yaml%2ev3";
-    # cmd/internal/objabi.PathToPrefix), which is what keeps this split unambiguous.
-    return _unescape(package) if "%" in package else package
-
-
-def _unescape(package: str) -> str:
-    return re.sub(r"%([0-9a-fA-F]{2})", lambda m: chr(int(m.group(1), 16)), package)
 
 
 def is_stdlib_path(package: str) -> bool:

@@ -26,24 +26,17 @@ import numpy as np
 
 from ..errors import UnknownNameError
 from ..formats.profile._model import Location, Profile
+from ..formats.symbols import Frame, package_of
 from .classify import (
     CLASSES,
     FunctionClass,
     classify_package,
     is_runtime_helper,
-    package_of,
 )
+from .go_runtime import ALLOC_FRAMES, GC_FRAMES, LOCK_FRAMES, SYSCALL_FRAMES
 from .patterns import name_matcher
 
 # -- input records ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Frame:
-    """One frame of a stack: a function name and, when known, its source file."""
-
-    name: str
-    file: str = ""
 
 
 class StackSample(NamedTuple):
@@ -126,31 +119,28 @@ WARNING_RULES: Final[tuple[WarningRule, ...]] = (
     WarningRule(
         "allocation",
         "allocation storm (runtime.mallocgc)",
-        r"runtime\.mallocgc",
+        ALLOC_FRAMES,
         0.10,
         "allocate less in the hot path: reuse buffers (sync.Pool), preallocate slices, avoid string building",
     ),
     WarningRule(
         "gc",
         "GC pressure (gcBgMarkWorker, gcAssistAlloc)",
-        r"runtime\.(gcBgMarkWorker|gcAssistAlloc|bgsweep)",
+        GC_FRAMES,
         0.15,
         "the collector runs often: allocate less, or raise GOGC / set GOMEMLIMIT",
     ),
     WarningRule(
         "locks",
-        "lock contention (futex, Mutex.lockSlow)",
-        # runtime.lock2 is left out: it is the runtime's own locks (mheap under an
-        # allocation storm in Go 1.22 samples), which the allocation sign covers.
-        r"runtime\.futex|(internal/)?sync\.\(\*(RW)?Mutex\)\.(lockSlow|unlockSlow|rUnlockSlow)"
-        r"|runtime\.semacquire1|sync\.runtime_Semacquire\w*",
+        "lock contention (Mutex.Lock/lockSlow, semacquire)",
+        LOCK_FRAMES,
         0.10,
         "goroutines queue on a lock: shorten critical sections, shard the state or avoid a global mutex",
     ),
     WarningRule(
         "syscalls",
         "system calls",
-        r"(syscall|internal/runtime/syscall(/linux)?|runtime/internal/syscall)\.\w*[Ss]yscall\w*",
+        SYSCALL_FRAMES,
         0.25,
         "much time in the kernel: batch writes (bufio), avoid per-request file or socket operations",
     ),
@@ -248,8 +238,8 @@ class FunctionTable:
         cached = self._cache.get("stacks")
         if cached is None:
             st = self._store
-            frames = [Frame(n, f) for n, f in zip(st.names, st.files)]
-            cached = tuple(StackSample(tuple([frames[i] for i in ids]), w) for ids, w in zip(st.ids, st.weights))
+            frames = [Frame(n, f) for n, f in zip(st.names, st.files, strict=False)]
+            cached = tuple(StackSample(tuple([frames[i] for i in ids]), w) for ids, w in zip(st.ids, st.weights, strict=False))
             self._cache["stacks"] = cached
         return cached  # type: ignore[return-value]
 
@@ -289,7 +279,7 @@ class FunctionTable:
     def hot_share(self, which: Selector, *, cum: bool = False) -> float:
         """Share of the total spent in the selected functions: flat by default, cum on request.
 
-        ``which`` follows :mod:`pytest_goperf.patterns`: an exact function
+        ``which`` follows :mod:`pytest_goperf.analysis.patterns`: an exact function
         name (``"main.spinCore"``), a shell glob (``"main.*"``), ``"re:"`` and
         a regular expression matching the whole name, a compiled
         ``re.Pattern`` searched in each name, or an iterable of these (their
@@ -384,7 +374,7 @@ def function_table(
         total += abs(weight)
         ids = []
         for fr in frames:
-            name, file = (fr, "") if isinstance(fr, str) else (fr.name, fr.file)
+            name, file = (fr, "") if isinstance(fr, str) else (fr.function, fr.file)
             i = name_id.get(name)
             if i is None:
                 i = name_id[name] = len(names)
@@ -414,10 +404,10 @@ def profile_table(
     for loc in profile.locations:
         lids = []
         for fr in _location_frames(loc):
-            i = name_id.get(fr.name)
+            i = name_id.get(fr.function)
             if i is None:
-                i = name_id[fr.name] = len(names)
-                names.append(fr.name)
+                i = name_id[fr.function] = len(names)
+                names.append(fr.function)
                 files.append(fr.file)
             lids.append(i)
         loc_ids[loc.id] = tuple(lids)

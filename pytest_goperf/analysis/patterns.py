@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Callable, Iterable
 from functools import lru_cache
-from typing import Callable, Iterable, Union
 
 from ..errors import UsageError
 
 __all__ = ["NamePattern", "Selector", "name_matcher"]
 
-NamePattern = Union[str, "re.Pattern[str]"]
-Selector = Union[NamePattern, Iterable[NamePattern]]
+NamePattern = str | re.Pattern[str]
+Selector = NamePattern | Iterable[NamePattern]
 
 
 @lru_cache(maxsize=1024)

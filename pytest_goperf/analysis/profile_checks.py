@@ -14,28 +14,8 @@ def _describe(which: Selector) -> str:
     if isinstance(which, str):
         return which
     if hasattr(which, "pattern"):
-        return f"/{which.pattern}/"  # type: ignore[union-attr]
-    return " | ".join(_describe(w) for w in which)  # type: ignore[union-attr]
-
-
-def format_value(value: int, unit: str) -> str:
-    """A value in a readable unit, e.g. ``2.52s``, ``1.8MB``, ``13``."""
-    if unit == "nanoseconds":
-        return f"{value / 1e9:.2f}s"
-    if unit == "bytes":
-        for factor, suffix in ((1 << 30, "GB"), (1 << 20, "MB"), (1 << 10, "kB")):
-            if abs(value) >= factor:
-                return f"{value / factor:.1f}{suffix}"
-        return f"{value}B"
-    return str(value)
-
-
-def format_top(table: FunctionTable, n: int = 8, *, cum: bool = False) -> str:
-    """The ``n`` hottest functions, one per line: flat%, cum%, class, name."""
-    lines = [f"  {'flat%':>7} {'cum%':>7}  {'class':<8} function"]
-    for f in table.top(n, cum=cum):
-        lines.append(f"  {f.flat_share * 100:6.2f}% {f.cum_share * 100:6.2f}%  {f.cls:<8} {f.name}")
-    return "\n".join(lines)
+        return f"/{which.pattern}/"
+    return " | ".join(_describe(w) for w in which)
 
 
 def assert_hot_share(
@@ -74,6 +54,8 @@ def assert_hot_share(
         problem = f"below the minimum of {min_share * 100:.2f}%"
     if problem is None:
         return share
+    from ..report.text import format_top, format_value
+
     absent = "" if table.matching(which) else " (no sample has it: check the function name)"
     raise GoperfAssertionError(
         f"{_describe(which)} took {share * 100:.2f}% of {what} ({measure}), {problem}{absent}\n"

@@ -11,7 +11,6 @@ from typing import Any
 from ..formats.profile._decode import read_profile
 from ..formats.profile._model import Profile
 from .functions import FunctionTable, GroupStat, WarningSign, profile_table
-from .profile_checks import format_top, format_value
 
 
 def _group_json(g: GroupStat, key: str) -> dict[str, Any]:
@@ -62,24 +61,10 @@ class ProfileSummary:
         }
 
     def to_text(self) -> str:
-        p, t = self.profile, self.table
-        lines = [
-            f"Type: {p.kind} profile, sample type {t.sample_type} ({t.unit}); {len(p.samples)} samples",
-            f"Total: {format_value(t.total, t.unit)}"
-            + (f" in {p.duration_seconds:.2f}s" if p.duration_nanos else ""),
-        ]
-        if t.total:
-            split = ", ".join(f"{g.key} {g.flat_share * 100:.1f}%" for g in t.by_class())
-            lines.append(f"Flat split: {split}" + ("" if t.main_module else " (user = package main)"))
-            for s in self.warning_signs():
-                lines.append(f"Warning: {s.title}: {s.share * 100:.1f}% of the total (cum). {s.advice}")
-            lines.append(format_top(t, 20))
-        else:
-            lines.append("No samples with a non-zero value"
-                         + (" (mutex/block profiles need runtime.SetMutexProfileFraction / "
-                            "SetBlockProfileRate in the service)" if p.kind == "contentions" else ""))
-        return "\n".join(lines)
+        """The text rendering."""
+        from ..report.text import profile_summary_text
 
+        return profile_summary_text(self)
 
 def summarize(data: bytes, *, main_module: str | None = None, sample_type: str | int | None = None) -> ProfileSummary:
     """Decode ``data`` (a pprof profile) and tabulate its default sample type (``goperf analyze``)."""

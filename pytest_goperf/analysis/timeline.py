@@ -1,12 +1,12 @@
 """Per-goroutine timelines of one execution trace, for triage and the report's pictures.
 
-:func:`~pytest_goperf.trace.compute_metrics` gives distributions over the
+:func:`~pytest_goperf.analysis.trace_metrics.compute_metrics` gives distributions over the
 window; triage also needs *when* and *who*: the runnable count as a time
 series (the report's chart), the scheduling-latency intervals as a histogram,
 and for every goroutine its creation (time, creator goroutine and stack), the
 time it spent in each state and its state changes (to align a suspicious
 goroutine of a dump with what the trace saw of it). One pass over the ordered
-records of :class:`~pytest_goperf.trace.TraceReader`.
+records of :class:`~pytest_goperf.formats.trace.reader.TraceReader`.
 """
 
 from __future__ import annotations
@@ -17,27 +17,26 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from ..formats.symbols import Frame
 from ..formats.trace import _format as F
 from ..formats.trace._order import NFIELDS
-from ..formats.trace.reader import GO_TRANSITIONS, Frame, OrderedGeneration, TraceReader
+from ..formats.trace.reader import GO_TRANSITIONS, OrderedGeneration, TraceReader
 from .trace_metrics import TraceMetrics, metrics_from_generations
 
 __all__ = ["GoroutineTimeline", "LatencyHistogram", "RunnableSeries", "TraceTimeline", "metrics_and_timeline", "trace_timeline"]
 
-# Public GoState indices (trace/_format.py GO_STATE_NAMES).
-_NOTEXIST, _RUNNABLE, _RUNNING, _WAITING, _SYSCALL = 1, 2, 3, 4, 5
-STATE_NAMES = ("undetermined", "notexist", "runnable", "running", "waiting", "syscall")
-_GO_CREATE = 14
-_ASSIST_ACTIVE, _ASSIST_END = 34, 36  # GCMarkAssistActive, Begin (35), End: trace/reader.py
+# Public GoState indices and event codes, from the trace format's tables.
+_NOTEXIST, _RUNNABLE, _RUNNING, _WAITING, _SYSCALL = F.GS_NOTEXIST, F.GS_RUNNABLE, F.GS_RUNNING, F.GS_WAITING, F.GS_SYSCALL
+STATE_NAMES = tuple(name.lower() for name in F.GO_STATE_NAMES)
+_GO_CREATE = F.EV_GO_CREATE
+_ASSIST_ACTIVE, _ASSIST_END = F.EV_GC_MARK_ASSIST_ACTIVE, F.EV_GC_MARK_ASSIST_END
 #: State changes kept per goroutine; a busy goroutine changes state thousands of
 #: times a second and the story of one needs only its outline.
 MAX_CHANGES = 120
 #: Points of the runnable time series (one per pixel column of the chart, roughly).
 SERIES_POINTS = 400
 #: Upper edges of the scheduling-latency histogram buckets (ns): 1-2-5 steps from 1 µs to 1 s.
-LATENCY_EDGES_NS: tuple[int, ...] = tuple(
-    m * 10**e for e in range(3, 9) for m in (1, 2, 5)
-) + (10**9,)
+LATENCY_EDGES_NS: tuple[int, ...] = (*tuple(m * 10 ** e for e in range(3, 9) for m in (1, 2, 5)), 10 ** 9)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +107,7 @@ def trace_timeline(data: bytes) -> TraceTimeline:
 
 
 def metrics_and_timeline(data: bytes) -> tuple[TraceMetrics, TraceTimeline]:
-    """:func:`~pytest_goperf.trace.compute_metrics` and :func:`trace_timeline` in one read of the trace."""
+    """:func:`~pytest_goperf.analysis.trace_metrics.compute_metrics` and :func:`trace_timeline` in one read of the trace."""
     reader = TraceReader(data)
     feed, finish = _builder()
 
@@ -224,11 +223,11 @@ def _assist_ns(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], end: int)
     """Goroutine time spent in GC mark assists: begin (or active at a generation start) to end."""
     if not parts:
         return 0
-    t, g, typ = (np.concatenate(x) for x in zip(*parts))
+    t, g, typ = (np.concatenate(x) for x in zip(*parts, strict=False))
     order = np.lexsort((t, g))
     total = 0
     open_at: dict[int, int] = {}
-    for ti, gi, ty in zip(t[order].tolist(), g[order].tolist(), typ[order].tolist()):
+    for ti, gi, ty in zip(t[order].tolist(), g[order].tolist(), typ[order].tolist(), strict=False):
         if ty == _ASSIST_END:
             began = open_at.pop(gi, None)
             if began is not None:
@@ -239,7 +238,8 @@ def _assist_ns(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], end: int)
     return total
 
 
-def _finish(parts: dict[str, list[np.ndarray]], cpu_g: list[np.ndarray], created_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
+def _finish(parts: dict[str, list[np.ndarray]], cpu_g: list[np.ndarray],
+            created_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
             stacks: list[tuple[Frame, ...]],
             reasons: dict[str, int], start: int | None, end: int) -> TraceTimeline:
     start = start or 0
@@ -273,7 +273,7 @@ def _finish(parts: dict[str, list[np.ndarray]], cpu_g: list[np.ndarray], created
     else:
         g_ids = g_n = np.zeros(0, dtype=np.int64)
     if created_parts:
-        c_gid, c_t, c_creator, c_stack = (np.concatenate(x) for x in zip(*created_parts))
+        c_gid, c_t, c_creator, c_stack = (np.concatenate(x) for x in zip(*created_parts, strict=False))
         order = np.argsort(c_gid, kind="stable")
         created = (c_gid[order], c_t[order], c_creator[order], c_stack[order])
     else:
@@ -352,7 +352,7 @@ class _Goroutines(Mapping[int, GoroutineTimeline]):
         """Time each goroutine spent in ``state`` (only goroutines with some), vectorised."""
         col = self._per_state[:, STATE_NAMES.index(state)]
         nz = np.flatnonzero(col)
-        return dict(zip(self._uniq[nz].tolist(), col[nz].tolist()))
+        return dict(zip(self._uniq[nz].tolist(), col[nz].tolist(), strict=False))
 
     def most(self, state: str, n: int, *, created_in_window: bool = False,
              created_at: tuple[Frame, ...] | None = None) -> list[int]:

@@ -18,33 +18,36 @@ from __future__ import annotations
 
 import gc
 from array import array
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
+from ..formats.symbols import Frame
 from ..formats.trace import _format as F
 from ..formats.trace._order import NFIELDS, SYNC
 from ..formats.trace.reader import (
     GO_TRANSITIONS,
     CPUSample,
-    Frame,
     OrderedGeneration,
     TraceReader,
 )
+from .go_runtime import WAIT_REASON_CATEGORIES
 
 __all__ = [
-    "RunnableStats",
-    "LatencyStats",
-    "StackLatency",
-    "SchedLatency",
-    "ProcUtilisation",
     "BlockedTime",
+    "LatencyStats",
+    "ProcUtilisation",
+    "RunnableStats",
+    "SchedLatency",
+    "StackLatency",
     "TraceMetrics",
     "compute_metrics",
 ]
 
-_RUNNABLE, _RUNNING, _WAITING, _SYSCALL, _NOTEXIST, _UNDET = 2, 3, 4, 5, 1, 0
+_RUNNABLE, _RUNNING, _WAITING, _SYSCALL, _NOTEXIST, _UNDET = (
+    F.GS_RUNNABLE, F.GS_RUNNING, F.GS_WAITING, F.GS_SYSCALL, F.GS_NOTEXIST, F.GS_UNDETERMINED)
 TOP_STACKS = 5
 
 
@@ -74,7 +77,7 @@ class LatencyStats:
     max_ns: int
 
     @classmethod
-    def of(cls, durations: np.ndarray) -> "LatencyStats":
+    def of(cls, durations: np.ndarray) -> LatencyStats:
         if durations.size == 0:
             return cls(0, 0, 0, 0, 0, 0)
         d = np.sort(durations)
@@ -100,7 +103,7 @@ class StackLatency:
     total_ns: int
     share: float  # of the whole sched latency total
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"count": self.count, "total_ns": self.total_ns, "share": self.share,
                 "stack": [f"{f.function} {f.file}:{f.line}" for f in self.stack]}
 
@@ -177,7 +180,7 @@ class TraceMetrics:
         return sum(p.share for p in self.procs) / len(self.procs)
 
 
-_CATEGORY: dict[str, str] = {reason: cat for cat, reasons in F.BLOCK_CATEGORIES for reason in reasons}
+_CATEGORY: dict[str, str] = {reason: cat for cat, reasons in WAIT_REASON_CATEGORIES for reason in reasons}
 
 
 def compute_metrics(data: bytes) -> TraceMetrics:
@@ -236,12 +239,12 @@ def _group_order(gid: np.ndarray) -> np.ndarray:
     return np.argsort(gid, kind="stable")
 
 
-def _int64_column(values: list) -> np.ndarray:
+def _int64_column(values: list[int]) -> np.ndarray:
     """A record column of signed values (contexts, -1 for none) as int64."""
     return np.fromiter(values, dtype=np.int64, count=len(values))  # a little faster than np.array
 
 
-def _uint64_column(values: list) -> np.ndarray:
+def _uint64_column(values: list[int]) -> np.ndarray:
     """A record column of unsigned values (arguments) as uint64."""
     try:
         return np.frombuffer(array("Q", values), dtype=np.uint64)  # about twice as fast as np.array
@@ -408,7 +411,7 @@ class _Accumulator:
         self._keep_frames(og)
 
     @staticmethod
-    def _map_unique(values: np.ndarray, f) -> np.ndarray:
+    def _map_unique(values: np.ndarray, f: Callable[[int], int]) -> np.ndarray:
         """``f`` of each value, called once per distinct value in increasing order."""
         if values.size:
             lo, hi = int(values.min()), int(values.max())
@@ -419,9 +422,10 @@ class _Accumulator:
                 uniq = np.flatnonzero(present)
                 table = np.zeros(hi + 1, dtype=np.int64)
                 table[uniq] = [f(v) for v in uniq.tolist()]
-                return table[values]
+                looked_up: np.ndarray = table[values]
+                return looked_up
         uniq, inv = np.unique(values, return_inverse=True)
-        mapped = np.array([f(v) for v in uniq.tolist()], dtype=np.int64)
+        mapped: np.ndarray = np.array([f(v) for v in uniq.tolist()], dtype=np.int64)
         return mapped[inv]
 
     def _stack_of(self, og: OrderedGeneration, sid: int) -> int:
@@ -434,7 +438,7 @@ class _Accumulator:
     def _fold_runnable(self, ts: np.ndarray, ds: np.ndarray, end_t: int) -> None:
         """Fold this generation's runnable step function into the time-weighted histogram."""
         hist = self.hist
-        prev_t = self.last if self.last else self.start
+        prev_t = self.last if self.last else (self.start or 0)
         if ts.size:
             order = np.argsort(ts, kind="stable")
             ts = ts[order]
@@ -458,9 +462,9 @@ class _Accumulator:
         strings = og.raw.strings
         for pc, (fn, fl, line) in og.raw.frames.items():
             if pc not in pc_frames:
-                pc_frames[pc] = Frame(strings.get(fn, ""), strings.get(fl, ""), line, pc)
+                pc_frames[pc] = Frame(strings.get(fn, ""), strings.get(fl, ""), line, pc=pc)
 
-    def _misc(self, rec: list, og: OrderedGeneration, start: int) -> None:
+    def _misc(self, rec: list[int], og: OrderedGeneration, start: int) -> None:
         """Records other than goroutine transitions: sync points, samples, GOMAXPROCS, GC, STW, Ps."""
         typ, t = rec[0], rec[1]
         if typ == SYNC:

@@ -37,6 +37,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ClassVar, Literal
 
+from ..config import DEFAULT_BASELINES
 from ..errors import BaselineError
 from .environment import Environment
 
@@ -63,7 +64,7 @@ __all__ = [
 
 FORMAT = "pytest-goperf-baseline"
 VERSION = 1
-DEFAULT_DIR = Path(".goperf") / "baselines"
+DEFAULT_DIR = DEFAULT_BASELINES
 # A writer waits this long for the store's lock before giving up (never hangs).
 LOCK_TIMEOUT = 60.0
 
@@ -316,6 +317,17 @@ class BaselineStore:
         if not path.exists():
             return None
         return read_baseline_file(path).get(nodeid)
+
+    def load_many(self, nodeids: Iterable[str]) -> dict[str, TestBaseline | None]:
+        """The stored baselines of ``nodeids`` (None where a test has none), each file read once."""
+        files: dict[Path, dict[str, TestBaseline]] = {}
+        out: dict[str, TestBaseline | None] = {}
+        for nodeid in nodeids:
+            path = self.path_for(nodeid)
+            if path not in files:
+                files[path] = read_baseline_file(path) if path.exists() else {}
+            out[nodeid] = files[path].get(nodeid)
+        return out
 
     def list(self) -> builtins.list[BaselineEntry]:
         """Every stored test, sorted by node id."""

@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from ..baseline.store import (
-    DEFAULT_DIR,
     BaselineStore,
     TestBaseline,
     diff,
     read_baseline_file,
 )
+from ..config import load_config, resolve
 from ..errors import GoperfError
+from ..report.text import baseline_text, number_text, text_table
 
 __all__ = ["collect_nodeids", "find_project_root", "parse_nodeids", "run_baseline_command"]
 
@@ -40,7 +41,12 @@ def find_project_root(start: Path | None = None) -> Path:
 
 
 def _store(args: argparse.Namespace) -> BaselineStore:
-    return BaselineStore(Path(args.dir) if args.dir else find_project_root() / DEFAULT_DIR)
+    """``--dir``, else the project's ``[tool.goperf] baselines`` (default ``.goperf/baselines``)."""
+    if args.dir:
+        return BaselineStore(Path(args.dir))
+    root = find_project_root()
+    config = load_config(root)
+    return BaselineStore(resolve(config, config.baselines))
 
 
 def parse_nodeids(text: str) -> list[str]:
@@ -79,54 +85,13 @@ def collect_nodeids(root: Path, extra: Sequence[str] = ()) -> list[str]:
     return parse_nodeids(proc.stdout)
 
 
-# --------------------------------------------------------------------------
-# text output
-
-
-def _g(v: float | None) -> str:
-    return "-" if v is None else f"{v:.6g}"
-
-
-def _env_line(tb: TestBaseline) -> str:
-    parts = [f"updated {tb.updated or '?'}"]
-    env = tb.environment
-    if env is not None:
-        if env.go_version:
-            parts.append(f"Go {env.go_version}")
-        if env.gomaxprocs is not None:
-            parts.append(f"GOMAXPROCS {env.gomaxprocs}")
-        if env.cpu_model or env.cpu_count:
-            parts.append(f"{env.cpu_model or 'CPU ?'} x{env.cpu_count or '?'}")
-        if env.os:
-            parts.append(env.os)
-        if env.build_flags:
-            parts.append("flags " + " ".join(env.build_flags))
-        if env.commit:
-            parts.append(f"commit {env.commit[:12]}")
-    return " · ".join(parts)
-
-
-def _table(rows: list[list[str]]) -> list[str]:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-
-
-def _show_text(nodeid: str, tb: TestBaseline) -> str:
-    lines = [nodeid, "  " + _env_line(tb)]
-    rows = [["metric", "unit", "worse", "rounds", "median", "min", "max"]]
-    for name, m in tb.metrics.items():
-        vals = m.values
-        rows.append([name, m.unit, m.worse, str(len(vals)), _g(m.median), _g(min(vals) if vals else None), _g(max(vals) if vals else None)])
-    lines.extend("  " + line for line in _table(rows))
-    return "\n".join(lines)
-
-
 def _show_json(nodeid: str, tb: TestBaseline) -> dict[str, Any]:
     return {
         "nodeid": nodeid,
         "updated": tb.updated,
         "environment": tb.environment.to_json() if tb.environment else None,
-        "metrics": {n: {"unit": m.unit, "worse": m.worse, "values": list(m.values), "median": m.median} for n, m in tb.metrics.items()},
+        "metrics": {n: {"unit": m.unit, "worse": m.worse, "values": list(m.values), "median": m.median}
+                    for n, m in tb.metrics.items()},
     }
 
 
@@ -151,7 +116,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     for e in entries:
         rounds = sorted({len(m.values) for m in e.metrics.values()})
         rows.append([e.nodeid, str(len(e.metrics)), "/".join(map(str, rounds)) or "-", e.baseline.updated or "?", e.file.name])
-    print("\n".join(_table(rows)))
+    print("\n".join(text_table(rows)))
     print(f"{len(entries)} test(s) in {len({e.file for e in entries})} file(s) under {store.root}")
     return 0
 
@@ -172,7 +137,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([_show_json(n, tb) for n, tb in chosen], indent=2, sort_keys=True))
     else:
-        print("\n\n".join(_show_text(n, tb) for n, tb in chosen))
+        print("\n\n".join(baseline_text(n, tb) for n, tb in chosen))
     return 0
 
 
@@ -199,8 +164,8 @@ def _cmd_diff(args: argparse.Namespace) -> int:
                 change = "same values"
         else:
             change = r.status
-        rows.append([r.nodeid, r.metric, _g(r.median_a), _g(r.median_b), change, f"{r.n_a}->{r.n_b}"])
-    print("\n".join(_table(rows)))
+        rows.append([r.nodeid, r.metric, number_text(r.median_a), number_text(r.median_b), change, f"{r.n_a}->{r.n_b}"])
+    print("\n".join(text_table(rows)))
     return 0
 
 

@@ -18,86 +18,46 @@ Every error the package raises on purpose is printed as one line
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from .. import __version__
-from ..errors import ConfigError, GoperfError
-from .analyze import KINDS, analyze_bytes
+from ..errors import GoperfError
+from .analyze import KINDS
 
 Handler = Callable[[argparse.Namespace], int]
+if TYPE_CHECKING:
+    SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
-def _cmd_analyze(args: argparse.Namespace) -> int:
-    path = Path(args.file)
-    try:
-        data = sys.stdin.buffer.read() if args.file == "-" else path.read_bytes()
-    except OSError as exc:
-        raise GoperfError(f"cannot read {path}: {exc.strerror or exc}") from None
-    summary = analyze_bytes(data, args.kind)
-    if args.json:
-        print(json.dumps(summary.to_json(), indent=2, sort_keys=True))
-    else:
-        print(summary.to_text())
-    return 0
+def _run_analyze(args: argparse.Namespace) -> int:
+    from .analyze import run_analyze_command
+
+    return run_analyze_command(args)
 
 
-def _add_analyze(sub: argparse._SubParsersAction) -> None:
+def _run_load(args: argparse.Namespace) -> int:
+    # Imported here so that other subcommands do not pay for the load engine.
+    from .load import run_load_command
+
+    return run_load_command(args)
+
+
+def _add_analyze(sub: SubParsers) -> None:
     p = sub.add_parser(
         "analyze",
-        help="summarise a goroutine dump, execution trace or pprof profile",
-        description="Summarise a captured file; its kind is recognised from its first bytes.",
+        help="summarise a goroutine dump, execution trace, pprof profile, or a window's folder",
+        description="Summarise a captured file (its kind is recognised from its first bytes), or every file of a "
+        "window's folder (a measurement round or a goperf triage capture).",
     )
-    p.add_argument("file", help="the file to read ('-' for standard input)")
+    p.add_argument("file", help="the file or folder to read ('-' for standard input)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON (keys in the README)")
     p.add_argument("--kind", choices=sorted(KINDS), help="skip detection and read the file as this kind")
-    p.set_defaults(handler=_cmd_analyze)
+    p.set_defaults(handler=_run_analyze)
 
 
-def _cmd_load(args: argparse.Namespace) -> int:
-    # Imported here so that other subcommands do not pay for the load engine.
-    from ..load.engine import run_load
-    from ..load.scenario import ClosedModel, OpenModel, Request
-
-    if args.rate is not None:
-        model = OpenModel(args.rate, max_in_flight=args.max_in_flight, connections=args.connections)
-    else:
-        model = ClosedModel(args.concurrency)
-    headers = []
-    for h in args.header:
-        name, sep, value = h.partition(":")
-        if not sep:
-            raise ConfigError(f"--header {h!r} must look like 'Name: value'")
-        headers.append((name.strip(), value.strip()))
-    scenario = None
-    if args.method != "GET" or headers or args.data is not None:
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(args.url)
-        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        scenario = Request(args.method, path, headers=tuple(headers), body=(args.data or "").encode())
-        args.url = f"{parts.scheme}://{parts.netloc}"
-    result = run_load(
-        args.url,
-        scenario,
-        model=model,
-        duration=args.duration,
-        warmup=args.warmup,
-        max_requests=args.max_requests,
-        timeout=args.timeout,
-        allow_remote=args.allow_remote,
-        use_uvloop=False if args.no_uvloop else None,
-    )
-    if args.json:
-        print(json.dumps(result.to_json(), indent=2, sort_keys=True))
-    else:
-        print(result.to_text())
-    return 0
-
-
-def _add_load(sub: argparse._SubParsersAction) -> None:
+def _add_load(sub: SubParsers) -> None:
     p = sub.add_parser(
         "load",
         help="drive a bounded HTTP/1.1 load against a local service and report rate and latency",
@@ -114,18 +74,22 @@ def _add_load(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup", type=float, default=0.0, metavar="W", help="seconds of unmeasured load first (default 0)")
     p.add_argument("--max-requests", type=int, metavar="N", help="stop after N measured requests")
     p.add_argument("--timeout", type=float, default=10.0, metavar="T", help="seconds before a request fails (default 10)")
-    p.add_argument("--max-in-flight", type=int, default=None, metavar="N", help="open model: cap on outstanding requests; more are dropped (default: half a second's worth, at least 1024)")
-    p.add_argument("--connections", type=int, default=64, metavar="N", help="open model: cap on connections; requests due while all are busy wait for one (default 64)")
+    p.add_argument("--max-in-flight", type=int, default=None, metavar="N",
+                   help="open model: cap on outstanding requests; more are dropped "
+                   "(default: half a second's worth, at least 1024)")
+    p.add_argument("--connections", type=int, default=64, metavar="N",
+                   help="open model: cap on connections; requests due while all are busy wait for one (default 64)")
     p.add_argument("--method", default="GET", help="HTTP method (default GET)")
-    p.add_argument("-H", "--header", action="append", default=[], metavar="'NAME: VALUE'", help="extra request header (repeatable)")
+    p.add_argument("-H", "--header", action="append", default=[], metavar="'NAME: VALUE'",
+                   help="extra request header (repeatable)")
     p.add_argument("--data", metavar="BODY", help="request body")
     p.add_argument("--allow-remote", action="store_true", help="allow a target that is not a loopback address")
     p.add_argument("--no-uvloop", action="store_true", help="use asyncio's own event loop even if uvloop is installed")
     p.add_argument("--json", action="store_true", help="print the result as JSON (keys in docs/load.md)")
-    p.set_defaults(handler=_cmd_load)
+    p.set_defaults(handler=_run_load)
 
 
-def _add_baseline(sub: argparse._SubParsersAction) -> None:
+def _add_baseline(sub: SubParsers) -> None:
     def run(args: argparse.Namespace) -> int:
         # Imported here so that other subcommands do not pay for it.
         from .baseline import run_baseline_command
@@ -140,7 +104,8 @@ def _add_baseline(sub: argparse._SubParsersAction) -> None:
         "baselines with pytest --goperf-update-baselines.",
     )
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    dir_help = "the baseline directory (default: PROJECT_ROOT/.goperf/baselines)"
+    dir_help = ("the baseline directory (default: [tool.goperf] baselines of the nearest pyproject.toml, "
+                "else PROJECT_ROOT/.goperf/baselines)")
     a = actions.add_parser("list", help="one line per stored test")
     a.add_argument("--dir", metavar="D", help=dir_help)
     a.add_argument("--json", action="store_true", help="print JSON (keys in docs/baselines.md)")
@@ -166,7 +131,7 @@ def _add_baseline(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
-def _add_triage(sub: argparse._SubParsersAction) -> None:
+def _add_triage(sub: SubParsers) -> None:
     def run(args: argparse.Namespace) -> int:
         # Imported here so that other subcommands do not pay for the trace reader and the report.
         from .triage import run_triage_command
@@ -182,9 +147,12 @@ def _add_triage(sub: argparse._SubParsersAction) -> None:
         "finding reaches --fail-on (for health checks), 2 on errors. Keys and rules: docs/triage.md.",
     )
     p.add_argument("target", metavar="URL_OR_DIR", help="a pprof base URL (http://127.0.0.1:6060) or a folder of captured files")
-    p.add_argument("--seconds", type=float, default=10.0, metavar="S", help="length of the captured window (default 10, at most 60)")
-    p.add_argument("--out", default="goperf-triage", metavar="DIR", help="where the timestamped capture folder goes (default ./goperf-triage)")
-    p.add_argument("--timeout", type=float, default=10.0, metavar="T", help="seconds each request may take beyond the window (default 10)")
+    p.add_argument("--seconds", type=float, default=10.0, metavar="S",
+                   help="length of the captured window (default 10, at most 60)")
+    p.add_argument("--out", default="goperf-triage", metavar="DIR",
+                   help="where the timestamped capture folder goes (default ./goperf-triage)")
+    p.add_argument("--timeout", type=float, default=10.0, metavar="T",
+                   help="seconds each request may take beyond the window (default 10)")
     p.add_argument("--max-mb", type=float, default=64.0, metavar="MB", help="largest file accepted from the service (default 64)")
     p.add_argument("--main-module", metavar="PATH", help="the service's module path, so its packages count as user code")
     p.add_argument("--fail-on", choices=("warning", "error", "never"), default="error",
@@ -195,7 +163,7 @@ def _add_triage(sub: argparse._SubParsersAction) -> None:
 
 
 # Each subcommand registers itself here; keep them in the order of --help.
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_analyze, _add_load, _add_baseline, _add_triage]
+SUBCOMMANDS: list[Callable[[SubParsers], None]] = [_add_analyze, _add_load, _add_baseline, _add_triage]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,9 @@
-"""``goperf triage URL|DIR``: the command-line edge (network, files, exit status)."""
+"""``goperf triage URL|DIR``: the command-line edge (network, files, exit status).
+
+A URL is captured into a new timestamped folder first (the same files a
+measurement round writes), then the folder is read back and analysed: a live
+window and a saved one take the same path.
+"""
 
 from __future__ import annotations
 
@@ -6,27 +11,30 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..analysis.triage.findings import analyse, dumps
-from ..analysis.triage.rules import level_rank
 from ..errors import ConfigError
-from ..runtime.triage_capture import CaptureLimits, capture
-from ..runtime.triage_input import load_folder
+from ..runtime.capture import CaptureOptions, capture_folder
 
+__all__ = ["run_triage_command"]
 
 def run_triage_command(args: argparse.Namespace) -> int:
+    """Capture (for a URL) or read (for a folder), analyse, print; 1 when a finding reaches ``--fail-on``."""
+    from ..analysis.triage.findings import analyse, dumps
+    from ..analysis.triage.rules import level_rank
+    from ..runtime.files import load_window
+
     target: str = args.target
     if target.startswith(("http://", "https://")):
         if args.max_mb <= 0 or args.timeout <= 0:
             raise ConfigError("--max-mb and --timeout must be positive")
-        limits = CaptureLimits(seconds=args.seconds, request_timeout=args.timeout,
-                               max_bytes=int(args.max_mb * (1 << 20)), max_dump_bytes=int(args.max_mb * (1 << 20)))
-        result = capture(target, Path(args.out), limits=limits,
-                         progress=lambda msg: print(f"goperf: {msg}", file=sys.stderr))
-        print(f"goperf: saved in {result.directory}", file=sys.stderr)
-        folder = result.directory
+        limit = int(args.max_mb * (1 << 20))
+        options = CaptureOptions(goroutine_profile=True, leak_profile=True, request_timeout=args.timeout,
+                                 max_bytes=limit, max_dump_bytes=limit, strict=False)
+        folder = capture_folder(target, Path(args.out), seconds=args.seconds, options=options,
+                                progress=lambda msg: print(f"goperf: {msg}", file=sys.stderr)).directory
+        print(f"goperf: saved in {folder}", file=sys.stderr)
     else:
         folder = Path(target)
-    triage = analyse(load_folder(folder), main_module=args.main_module)
+    triage = analyse(load_window(folder), main_module=args.main_module)
     if args.html:
         from ..report.html import write_report
 

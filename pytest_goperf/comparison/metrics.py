@@ -1,7 +1,7 @@
 """The metric catalogue: every number the gate can compare, in one place.
 
 A :class:`Metric` has a name (used in baselines, reports and limits), a unit,
-which direction is worse, how to read it from a :class:`~pytest_goperf.capture.Round`,
+which direction is worse, how to read it from a :class:`~pytest_goperf.analysis.measurement.Round`,
 and the smallest change that matters in practice (the effect floor). Names
 are stable: baselines store them.
 
@@ -20,13 +20,17 @@ happened to push.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 from ..errors import ConfigError
 
 if TYPE_CHECKING:
-    from ..runtime.capture import Round
+    from ..analysis.classify import FunctionClass
+    from ..analysis.measurement import Round
+    from ..analysis.trace_metrics import TraceMetrics
+    from ..load.result import LoadResult
 
 __all__ = ["CATALOGUE", "DEFAULT_GATE", "Metric", "get_metric"]
 
@@ -56,15 +60,15 @@ class Metric:
         return self.read(round_)
 
 
-def _trace(get: Callable) -> Reader:
+def _trace(get: Callable[[TraceMetrics], float]) -> Reader:
     return lambda r: None if r.trace is None else float(get(r.trace))
 
 
-def _load(get: Callable) -> Reader:
+def _load(get: Callable[[LoadResult], float]) -> Reader:
     return lambda r: None if r.load is None or r.load.completed == 0 else float(get(r.load))
 
 
-def _ms(percentile: float) -> Callable:
+def _ms(percentile: float) -> Callable[[LoadResult], float]:
     return lambda load: load.latency.percentile(percentile) / 1e6
 
 
@@ -87,7 +91,7 @@ _FIXED = [
            min_effect_rel=0.10, min_effect_abs=0.05, log_scale=True),
     Metric("latency.p99", "ms", "higher", "request latency, 99th percentile", _load(_ms(99)),
            min_effect_rel=0.20, min_effect_abs=0.2, log_scale=True),
-    Metric("throughput", "req/s", "lower", "completed requests per second", _load(lambda l: l.requests_per_second),
+    Metric("throughput", "req/s", "lower", "completed requests per second", _load(lambda ld: ld.requests_per_second),
            min_effect_rel=0.05, log_scale=True),
     Metric("cpu_per_request", "ms", "higher", "CPU time (profile samples) per completed request",
            lambda r: _cpu_per_request(r, None), min_effect_rel=0.05, log_scale=True),
@@ -128,9 +132,10 @@ def get_metric(name: str) -> Metric:
                 lambda r: _cpu_per_request(r, arg), min_effect_rel=0.05, log_scale=True,
             )
         if family == "class_share" and arg in _CLASSES:
+            cls = cast("FunctionClass", arg)
             return Metric(
                 name, "fraction", "higher", f"share of CPU samples in {arg} code",
-                lambda r: None if r.cpu is None else r.cpu.class_share(arg),
+                lambda r: None if r.cpu is None else r.cpu.class_share(cls),
                 min_effect_rel=0.05, min_effect_abs=0.01,
             )
     known = ", ".join(sorted(CATALOGUE))

@@ -23,14 +23,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from enum import Enum
 from functools import lru_cache
+from types import EllipsisType
 from typing import Any, Literal
 
 import numpy as np
 from scipy import stats as _sp
 
 from ..errors import StatsError
+from .status import Status
 
 __all__ = [
     "Comparison",
@@ -56,19 +57,6 @@ _EXACT_SPLITS = 200_000
 # Above this many rounds on a side the U distribution is taken as normal, as
 # benchstat does for n > 50 without ties.
 _EXACT_MAX_N = 50
-
-
-class Status(str, Enum):
-    """Outcome of one metric's comparison; the value is the word shown in reports."""
-
-    REGRESSED = "regressed"
-    IMPROVED = "improved"
-    UNCHANGED = "unchanged"
-    NOT_ENOUGH_DATA = "not enough data"
-    NO_BASELINE = "no baseline"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,12 +114,12 @@ class ComparisonPolicy:
             raise StatsError(f"{spec!r} has no 'name': cannot build a ComparisonPolicy from it")
         return cls(**values)
 
-    def with_floor(self, rel: float | None = ..., abs: float | None = ...) -> ComparisonPolicy:  # type: ignore[assignment]
+    def with_floor(self, rel: float | EllipsisType | None = ..., abs: float | EllipsisType | None = ...) -> ComparisonPolicy:
         """A copy with other effect floors (``...`` keeps the current value)."""
         changes: dict[str, Any] = {}
-        if rel is not ...:
+        if not isinstance(rel, EllipsisType):
             changes["min_effect_rel"] = rel
-        if abs is not ...:
+        if not isinstance(abs, EllipsisType):
             changes["min_effect_abs"] = abs
         return replace(self, **changes)
 
@@ -361,7 +349,7 @@ def _critical_u(m: int, n: int, alpha: float) -> int | None:
 def _critical_u_normal(m: int, n: int, alpha: float) -> int:
     mean = m * n / 2
     sd = math.sqrt(m * n * (m + n + 1) / 12)
-    return min(m * n + 1, math.ceil(mean + _sp.norm.isf(alpha) * sd + 0.5))
+    return min(m * n + 1, math.ceil(mean + float(_sp.norm.isf(alpha)) * sd + 0.5))
 
 
 def hodges_lehmann(
@@ -471,9 +459,7 @@ def _beyond_floor(policy: ComparisonPolicy, rel: float | None, abs_: float | Non
         return False
     if policy.min_effect_rel is not None and (rel is None or rel < policy.min_effect_rel):
         return False
-    if policy.min_effect_abs is not None and abs_ < policy.min_effect_abs:
-        return False
-    return True
+    return not (policy.min_effect_abs is not None and abs_ < policy.min_effect_abs)
 
 
 def _effects(shift: float, ref: float, log_scale: bool) -> tuple[float | None, float]:
@@ -546,14 +532,17 @@ def _compare_exact(b: np.ndarray, c: np.ndarray, common: dict[str, Any], rel_cha
     notes = []
     for name, arr in (("baseline", b), ("current", c)):
         if arr.min() != arr.max():
-            notes.append(f"exact metric varies between {name} rounds ({_fmt(float(arr.min()))}..{_fmt(float(arr.max()))}); compared worst round to worst round")
+            notes.append(f"exact metric varies between {name} rounds ({_fmt(float(arr.min()))}..{_fmt(float(arr.max()))}); "
+                         "compared worst round to worst round")
     unit = policy.unit
     if worse_by > floor:
-        status, reason = Status.REGRESSED, f"worst round {_fmt(cur, unit)} against {_fmt(ref, unit)} in the baseline ({delta:+g}, allowed {floor:g})"
+        status = Status.REGRESSED
+        reason = f"worst round {_fmt(cur, unit)} against {_fmt(ref, unit)} in the baseline ({delta:+g}, allowed {floor:g})"
     elif worse_by < -floor:
         status, reason = Status.IMPROVED, f"worst round {_fmt(cur, unit)} against {_fmt(ref, unit)} in the baseline ({delta:+g})"
     else:
-        status, reason = Status.UNCHANGED, f"worst round {_fmt(cur, unit)} against {_fmt(ref, unit)} in the baseline (allowed growth {floor:g})"
+        status = Status.UNCHANGED
+        reason = f"worst round {_fmt(cur, unit)} against {_fmt(ref, unit)} in the baseline (allowed growth {floor:g})"
     return Comparison(
         **common, baseline_median=float(np.median(b)), current_median=float(np.median(c)),
         shift=delta, ci_low=delta, ci_high=delta, ci_level=1.0, relative_change=rel_change,
@@ -650,7 +639,8 @@ def _describe_shift(cmp: Comparison) -> str:
         est = f"x{cmp.shift:.4g} (CI {_fmt(cmp.ci_low)}..{_fmt(cmp.ci_high)})"
     else:
         est = f"{cmp.shift:+.4g}{(' ' + unit) if unit else ''} (CI {_fmt(cmp.ci_low)}..{_fmt(cmp.ci_high)})"
-    return f"median {_fmt(cmp.baseline_median, unit)} -> {_fmt(cmp.current_median, unit)} ({_pct(cmp.relative_change)}), shift {est}"
+    medians = f"{_fmt(cmp.baseline_median, unit)} -> {_fmt(cmp.current_median, unit)}"
+    return f"median {medians} ({_pct(cmp.relative_change)}), shift {est}"
 
 
 # --------------------------------------------------------------------------
@@ -720,8 +710,8 @@ def gate(
         if not c.exact and c.p_value is not None and c.min_p is not None and c.min_p <= alpha * (1 + 1e-12)
     ]
     m = len(family)
-    adj_worse = dict(zip(family, adjust_pvalues([comparisons[i].p_value for i in family], method)))  # type: ignore[misc]
-    adj_better = dict(zip(family, adjust_pvalues([comparisons[i].p_improved for i in family], method)))  # type: ignore[misc]
+    adj_worse = dict(zip(family, adjust_pvalues([comparisons[i].p_value for i in family], method), strict=False))  # type: ignore[misc]
+    adj_better = dict(zip(family, adjust_pvalues([comparisons[i].p_improved for i in family], method), strict=False))  # type: ignore[misc]
     label = "BH" if method == "bh" else "Holm"
     verdicts = []
     for i, cmp in enumerate(comparisons):

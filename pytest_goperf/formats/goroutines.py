@@ -15,8 +15,8 @@ Three inputs, all written by the Go runtime (Go 1.21 to 1.27):
     no states, no IDs. :func:`parse_goroutine_profile` returns a
     :class:`GoroutineProfile` of :class:`StackGroup`.
 
-:func:`group_goroutines` groups parsed goroutines by (state, stack, creator),
-and :func:`summarize` is the ``goperf analyze`` entry point.
+Grouping is :func:`pytest_goperf.analysis.groups.group_goroutines`; what
+``goperf analyze`` prints is :mod:`pytest_goperf.analysis.goroutine_summary`.
 
 The header grammar (``runtime/traceback.go`` ``goroutineheader``, per release)::
 
@@ -34,27 +34,23 @@ from __future__ import annotations
 
 import gc
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 from ..errors import DumpParseError
+from .symbols import Frame
 
 __all__ = [
     "UNKNOWN_ELIDED",
     "Ancestor",
     "CrashReport",
-    "Frame",
     "Goroutine",
-    "GoroutineGroup",
     "GoroutineProfile",
-    "GoroutineSummary",
     "StackGroup",
-    "group_goroutines",
     "parse_crash",
     "parse_goroutine_profile",
     "parse_goroutines",
-    "summarize",
 ]
 
 Labels = tuple[tuple[str, str], ...]
@@ -118,7 +114,7 @@ _EXIT_STATUS_RE: Final = re.compile(r"\nexit status \d+\n*\Z")  # appended by `g
 _NON_GO_RE: Final = re.compile(r"non-Go function at pc=0x[0-9a-f]+$")
 
 #: debug=1 profile header and lines (runtime/pprof printCountProfile).
-_PROFILE_HEADER_RE: Final = re.compile(r"(goroutine|goroutineleak) profile: total (\d+)$")
+PROFILE_HEADER_RE: Final = re.compile(r"(goroutine|goroutineleak) profile: total (\d+)$")
 _PROFILE_COUNT_RE: Final = re.compile(r"(\d+) @((?: 0x[0-9a-f]+)*)$")
 _PROFILE_FRAME_RE: Final = re.compile(r"#\t+(0x[0-9a-f]+)(?:\t+(.+)\+0x([0-9a-f]+)\t+(.*):(\d+))?$")
 
@@ -129,35 +125,6 @@ UNKNOWN_ELIDED: Final = -1
 
 # ---------------------------------------------------------------------------
 # Records.
-
-
-@dataclass(frozen=True, slots=True)
-class Frame:
-    """One call frame: ``function`` at ``file:line``.
-
-    ``offset`` is the ``+0xNN`` PC offset into the function, ``None`` when the
-    runtime printed none (inlined calls, debug=1 has it from ``func+0xNN``).
-    """
-
-    function: str
-    file: str = ""
-    line: int = 0
-    offset: int | None = None
-
-    @property
-    def location(self) -> str:
-        """``"file:line"``, or ``""`` when the file is unknown."""
-        return f"{self.file}:{self.line}" if self.file else ""
-
-    @property
-    def package(self) -> str:
-        """The import path of the function: ``net/http`` for ``net/http.(*conn).serve``."""
-        slash = self.function.rfind("/")
-        dot = self.function.find(".", slash + 1)
-        return self.function[:dot] if dot >= 0 else ""
-
-    def __str__(self) -> str:
-        return f"{self.function} {self.location}" if self.file else self.function
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,27 +218,6 @@ class GoroutineProfile:
     kind: Literal["goroutine", "goroutineleak"]
     total: int
     groups: tuple[StackGroup, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class GoroutineGroup:
-    """Goroutines sharing state, stack functions and creator function.
-
-    ``frames`` and ``created_by`` are those of the first goroutine (line
-    numbers agree unless the same function has several blocking sites);
-    ``labels`` are the pairs every member carries; ``leaked`` counts members
-    with the ``(leaked)`` marker.
-    """
-
-    count: int
-    state: str
-    top_function: str
-    created_by: Frame | None
-    frames: tuple[Frame, ...]
-    ids: tuple[int, ...]
-    max_wait_minutes: int
-    leaked: int
-    labels: Labels = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -666,9 +612,9 @@ def parse_goroutines(text: str) -> list[Goroutine]:
     text = _normalise(text)
     blocks, first_line = _split_blocks(_ARGS_RE.sub("()\n", text))
     head = blocks[0].split("\n", 1)[0] if blocks else ""
-    if blocks and (not head.startswith("goroutine ") or _PROFILE_HEADER_RE.match(head)):
+    if blocks and (not head.startswith("goroutine ") or PROFILE_HEADER_RE.match(head)):
         hint = ""
-        if _PROFILE_HEADER_RE.match(head):
+        if PROFILE_HEADER_RE.match(head):
             hint = " (this is a debug=1 count profile: use parse_goroutine_profile)"
         elif _CRASH_MESSAGE_RE.match(head):
             hint = " (this is a crash log: use parse_crash)"
@@ -727,7 +673,7 @@ def parse_goroutine_profile(text: str) -> GoroutineProfile:
     if i == n:
         raise DumpParseError("goroutine profile: the text is empty; expected 'goroutine profile: total N'",
                              where="line 1")
-    m = _PROFILE_HEADER_RE.match(lines[i])
+    m = PROFILE_HEADER_RE.match(lines[i])
     if m is None:
         hint = " (this looks like a debug=2 dump: use parse_goroutines)" if lines[i].startswith("goroutine ") else ""
         raise DumpParseError(
@@ -789,169 +735,3 @@ def parse_goroutine_profile(text: str) -> GoroutineProfile:
             where=f"line {n}",
         )
     return GoroutineProfile(kind, total, tuple(groups))
-
-
-def group_goroutines(goroutines: Iterable[Goroutine]) -> list[GoroutineGroup]:
-    """Group goroutines by (state, stack functions, creator function), largest group first.
-
-    Ties are broken by state, then top function, so the order is stable.
-    """
-    buckets: dict[tuple[str, tuple[str, ...], str], list[Goroutine]] = {}
-    for g in goroutines:
-        key = (g.state, tuple(f.function for f in g.frames), g.created_by.function if g.created_by else "")
-        buckets.setdefault(key, []).append(g)
-    groups = []
-    for (state, _, _), members in buckets.items():
-        first = members[0]
-        common = set(first.labels)
-        for g in members[1:]:
-            common.intersection_update(g.labels)
-        groups.append(
-            GoroutineGroup(
-                count=len(members),
-                state=state,
-                top_function=first.top_function,
-                created_by=first.created_by,
-                frames=first.frames,
-                ids=tuple(sorted(g.id for g in members)),
-                max_wait_minutes=max(g.wait_minutes for g in members),
-                leaked=sum(1 for g in members if g.leaked),
-                labels=tuple(p for p in first.labels if p in common),
-            )
-        )
-    groups.sort(key=lambda gr: (-gr.count, gr.state, gr.top_function, gr.ids[:1]))
-    return groups
-
-
-# ---------------------------------------------------------------------------
-# goperf analyze
-
-
-def _frame_json(f: Frame) -> dict[str, Any]:
-    return {"function": f.function, "file": f.file, "line": f.line}
-
-
-def _group_json(g: GoroutineGroup) -> dict[str, Any]:
-    created = g.created_by
-    return {
-        "count": g.count,
-        "state": g.state,
-        "top_function": g.top_function,
-        "created_by": None if created is None else {**_frame_json(created), "location": created.location},
-        "stack": [_frame_json(f) for f in g.frames],
-        "ids": list(g.ids),
-        "labels": dict(g.labels),
-        "leaked": g.leaked,
-        "max_wait_minutes": g.max_wait_minutes,
-    }
-
-
-def _stack_group_json(g: StackGroup, leak_profile: bool) -> dict[str, Any]:
-    return {
-        "count": g.count,
-        "state": None,
-        "top_function": g.top_function,
-        "created_by": None,
-        "stack": [_frame_json(f) for f in g.frames],
-        "ids": [],
-        "labels": dict(g.labels),
-        "leaked": g.count if leak_profile else None,
-        "max_wait_minutes": None,
-    }
-
-
-@dataclass(frozen=True, slots=True)
-class GoroutineSummary:
-    """What ``goperf analyze`` prints for a goroutine dump; keys documented in docs/analyze-goroutines.md.
-
-    ``groups`` is filled for debug=2 dumps and crash logs, ``stack_groups``
-    for debug=1 profiles (which have no states, IDs or creators).
-    """
-
-    format: Literal["debug=2", "debug=1", "crash"]
-    total: int
-    profile: Literal["goroutine", "goroutineleak"] | None = None
-    by_state: tuple[tuple[str, int], ...] = ()
-    leaked: int | None = None
-    groups: tuple[GoroutineGroup, ...] = ()
-    stack_groups: tuple[StackGroup, ...] = ()
-    message: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON-ready dict; see docs/analyze-goroutines.md for the keys."""
-        leak_profile = self.profile == "goroutineleak"
-        groups = [_group_json(g) for g in self.groups]
-        groups += [_stack_group_json(g, leak_profile) for g in self.stack_groups]
-        return {
-            "kind": "goroutines",
-            "format": self.format,
-            "profile": self.profile,
-            "total": self.total,
-            "by_state": dict(self.by_state),
-            "leaked": self.leaked,
-            "message": self.message,
-            "groups": groups,
-        }
-
-    def to_text(self) -> str:
-        """A readable table: totals, counts per state, then one line per group."""
-        head = f"{self.total} goroutines ({self.format}"
-        head += f", {self.profile} profile)" if self.profile else ")"
-        if self.leaked:
-            head += f", {self.leaked} leaked"
-        out = [head]
-        if self.message:
-            out.append(self.message.split("\n", 1)[0])
-        if self.by_state:
-            out.append("by state: " + ", ".join(f"{s} {c}" for s, c in self.by_state))
-        out.append("")
-        rows = [("COUNT", "STATE", "TOP FUNCTION", "CREATED BY")]
-        for g in self.groups:
-            cb = g.created_by
-            where = f"{cb.function} ({cb.file.rsplit('/', 1)[-1]}:{cb.line})" if cb else "-"
-            state = g.state + (f" ({g.leaked} leaked)" if g.leaked else "")
-            rows.append((str(g.count), state, g.top_function or "-", where))
-        for sg in self.stack_groups:
-            labels = ", ".join(f"{k}={v}" for k, v in sg.labels)
-            rows.append((str(sg.count), "-", sg.top_function or "-", labels))
-        if self.stack_groups:
-            rows[0] = ("COUNT", "STATE", "TOP FUNCTION", "LABELS")
-        widths = [max(len(r[k]) for r in rows) for k in range(3)]
-        for r in rows:
-            out.append(f"{r[0]:>{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}".rstrip())
-        return "\n".join(out)
-
-
-def _summary_from_goroutines(
-    goroutines: list[Goroutine], fmt: Literal["debug=2", "crash"], message: str = ""
-) -> GoroutineSummary:
-    by_state: dict[str, int] = {}
-    for g in goroutines:
-        by_state[g.state] = by_state.get(g.state, 0) + 1
-    return GoroutineSummary(
-        format=fmt,
-        total=len(goroutines),
-        by_state=tuple(sorted(by_state.items(), key=lambda kv: (-kv[1], kv[0]))),
-        leaked=sum(1 for g in goroutines if g.leaked),
-        groups=tuple(group_goroutines(goroutines)),
-        message=message,
-    )
-
-
-def summarize(data: bytes) -> GoroutineSummary:
-    """``goperf analyze`` for goroutine dumps: detects debug=1, debug=2 or a crash log.
-
-    :raises DumpParseError: when the text is none of them or is malformed.
-    """
-    text = data.decode("utf-8", "replace")
-    first = text.lstrip().split("\n", 1)[0].rstrip("\r")
-    if _PROFILE_HEADER_RE.match(first):
-        p = parse_goroutine_profile(text)
-        leak = p.kind == "goroutineleak"
-        return GoroutineSummary(
-            format="debug=1", total=p.total, profile=p.kind, leaked=p.total if leak else None, stack_groups=p.groups
-        )
-    if first.startswith("goroutine ") or not first:
-        return _summary_from_goroutines(parse_goroutines(text), "debug=2")
-    crash = parse_crash(text)
-    return _summary_from_goroutines(list(crash.goroutines), "crash", crash.message)

@@ -2,7 +2,7 @@
 
 Typical use, blocking (from a test or a worker thread)::
 
-    from pytest_goperf.load import ClosedModel, OpenModel, Request, Scenario, run_load
+    from pytest_goperf import ClosedModel, OpenModel, Request, Scenario, run_load
 
     result = run_load(
         "http://127.0.0.1:8080",
@@ -15,38 +15,6 @@ Typical use, blocking (from a test or a worker thread)::
 
 ``await arun_load(...)`` does the same on a running event loop. Only loopback
 targets are loaded unless ``allow_remote=True``. JSON keys: docs/load.md.
+The engine is :mod:`.engine`; models and requests :mod:`.scenario`; results
+:mod:`.result` and :mod:`.histogram`.
 """
-
-from __future__ import annotations
-
-from .engine import LATE_AFTER_NS, MAX_DURATION_S, arun_load, run_load
-from .histogram import Bucket, LatencyHistogram
-from .result import ERROR_KINDS, LoadResult, RequestStats
-from .scenario import (
-    HARD_IN_FLIGHT_CAP,
-    ClosedModel,
-    Model,
-    OpenModel,
-    Request,
-    Scenario,
-    is_loopback,
-)
-
-__all__ = [
-    "ERROR_KINDS",
-    "HARD_IN_FLIGHT_CAP",
-    "LATE_AFTER_NS",
-    "MAX_DURATION_S",
-    "Bucket",
-    "ClosedModel",
-    "LatencyHistogram",
-    "LoadResult",
-    "Model",
-    "OpenModel",
-    "Request",
-    "RequestStats",
-    "Scenario",
-    "arun_load",
-    "is_loopback",
-    "run_load",
-]

@@ -21,6 +21,7 @@ falls behind shows high latency rather than a quietly lower send rate.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import socket
 import threading
@@ -99,10 +100,8 @@ class _Conn(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
         sock = transport.get_extra_info("socket")
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):  # not a TCP socket
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:  # pragma: no cover - not a TCP socket
-                pass
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.dead = True
@@ -302,10 +301,8 @@ class _RawTransport:
         self._out = b""
         self._closed = False
         self._peer: object = None
-        try:
+        with contextlib.suppress(OSError):
             self._peer = sock.getpeername()
-        except OSError:
-            pass
         loop.add_reader(self._fd, self._read_ready)
 
     def get_extra_info(self, name: str, default: object = None) -> object:
@@ -713,7 +710,7 @@ class _Engine:
         )
         good = []
         first_error: BaseException | None = None
-        for c, r in zip(conns, results):
+        for c, r in zip(conns, results, strict=False):
             if isinstance(r, BaseException):
                 if isinstance(r, (asyncio.CancelledError, KeyboardInterrupt, SystemExit)):
                     raise r
@@ -961,7 +958,8 @@ def _new_loop(use_uvloop: bool | None) -> asyncio.AbstractEventLoop:
             if use_uvloop:
                 raise ConfigError("use_uvloop=True but uvloop is not installed (pip install uvloop)") from None
         else:
-            return uvloop.new_event_loop()
+            loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+            return loop
     return asyncio.new_event_loop()
 
 

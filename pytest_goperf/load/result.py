@@ -125,39 +125,7 @@ class LoadResult:
         }
 
     def to_text(self) -> str:
-        """A short human-readable summary."""
-        lat = self.latency.to_json()
-        if self.model == "open":
-            how = f"open model, target {self.target_rate:g} req/s"
-            ratio = self.achieved_ratio or 0.0
-            rate = f"{self.requests_per_second:,.1f} req/s ({ratio:.1%} of target)"
-        else:
-            how = f"closed model, {self.concurrency} connections"
-            rate = f"{self.requests_per_second:,.1f} req/s"
-        lines = [
-            (
-                f"load {self.target} ({how}; {self.duration:.2f} s measured after {self.warmup:g} s warm-up, "
-                f"stopped by {self.stopped_by}; client {self.client})"
-            ),
-            f"  rate       {rate}",
-            (
-                f"  requests   sent {self.sent}  completed {self.completed}  failed {self.failed}  "
-                f"dropped {self.dropped}  late {self.late}  (connections opened: {self.connections})"
-            ),
-            "  status     " + ("  ".join(f"{k}: {v}" for k, v in sorted(self.status_counts.items())) or "-"),
-            (
-                f"  latency    p50 {lat['p50_ms']:.3f} ms  p90 {lat['p90_ms']:.3f} ms  p99 {lat['p99_ms']:.3f} ms  "
-                f"max {lat['max_ms']:.3f} ms"
-            ),
-        ]
-        for kind, n in sorted(self.errors.items()):
-            lines.append(f"  error      {kind}: {n} (e.g. {self.error_samples.get(kind, '')})")
-        if len(self.by_request) > 1:
-            for r in self.by_request:
-                rl = r.latency.to_json()
-                codes = " ".join(f"{k}:{v}" for k, v in sorted(r.status_counts.items()))
-                lines.append(
-                    f"  {r.name:<30} completed {r.completed}  failed {r.failed}  [{codes}]  "
-                    f"p50 {rl['p50_ms']:.3f} ms  p99 {rl['p99_ms']:.3f} ms"
-                )
-        return "\n".join(lines)
+        """A short human-readable summary (:func:`pytest_goperf.report.text.load_text`)."""
+        from ..report.text import load_text
+
+        return load_text(self)

@@ -1,102 +1,79 @@
-"""The regression gate's pytest side: collect measurements (from xdist workers too), gate once, report."""
+"""The regression gate's concern in the plugin: collect measurements (from xdist workers too), gate once, report.
+
+Measured tests send their samples with their reports; the controller reads
+the baselines, calls the pure :func:`~pytest_goperf.comparison.verdict.evaluate`
+once at session end, and renders the verdicts (terminal table, JSON report,
+GitHub annotations and step summary) through :mod:`pytest_goperf.report`.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from ..errors import GoperfError
-from .keys import CONFIG, MEASUREMENTS
+from .keys import CONFIG
+from .leaks import LEAK_ATTRIBUTE
+from .measuring import MEASUREMENT_ATTRIBUTE
 
-__all__ = ["RunGate", "measured_test"]
+if TYPE_CHECKING:
+    from ..comparison.verdict import RunEvaluation, TestMeasurement
 
-
-def measured_test(item: pytest.Item, passed: bool) -> Any:
-    """What ``item``'s measurements send to the gate: every metric's round values and its policy."""
-    from ..baseline.environment import capture_environment
-    from ..comparison.metrics import DEFAULT_GATE, get_metric
-    from ..comparison.stats import ComparisonPolicy
-    from ..comparison.verdict import MetricSample, TestMeasurement
-
-    config = item.config.stash[CONFIG]
-    samples: dict[str, MetricSample] = {}
-    env = None
-    for m in item.stash.get(MEASUREMENTS, []):
-        prefix = f"{m.extra['name']}/" if m.extra.get("name") else ""
-        names = m.metric_names()
-        gated = m.extra.get("gate")
-        if gated is None:
-            gated = tuple(m.tracked) or DEFAULT_GATE
-        floors = m.extra.get("floors") or {}
-        for name in dict.fromkeys([*names, *gated]):
-            metric = get_metric(name)
-            floor = floors.get(name)
-            overrides: dict[str, Any] = {}
-            if isinstance(floor, (int, float)):
-                overrides["min_effect_rel"] = float(floor)
-            elif isinstance(floor, Mapping):
-                if "rel" in floor:
-                    overrides["min_effect_rel"] = floor["rel"]
-                if "abs" in floor:
-                    overrides["min_effect_abs"] = floor["abs"]
-            policy = ComparisonPolicy.of(metric, name=prefix + name, **overrides)
-            samples[prefix + name] = MetricSample(policy, tuple(m.values(name)), gated=name in gated)
-        if env is None:
-            svc = m.extra.get("service")
-            traced = [r.trace.gomaxprocs for r in m.rounds if r.trace is not None]
-            env = capture_environment(
-                go_version=getattr(svc, "go_version", None) or None,
-                gomaxprocs=traced[0] if traced else None,
-                build_flags=config.build_flags,
-                root=config.root,
-            )
-    path, line, _ = item.location
-    return TestMeasurement(item.nodeid, samples, env, passed, path, (line or 0) + 1)
+__all__ = ["GatePlugin", "LeakNotice"]
 
 
-class RunGate:
-    """Collects measurements (in the xdist controller too) and runs the gate once at the end."""
+@dataclass(frozen=True, slots=True)
+class LeakNotice:
+    """A test's leak as the summary sees it: where the test is and the leak message's first line."""
+
+    nodeid: str
+    file: str | None
+    line: int | None
+    message: str
+
+
+class GatePlugin:
+    """Collects measurements and leaks (in the xdist controller too) and runs the gate once at the end."""
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.tests = 0
         self.rounds = 0
-        self.measured: list[Any] = []
-        self.leaks: list[tuple[str, str, int | None, str]] = []
-        self.evaluation: Any = None
+        self.measured: list[TestMeasurement] = []
+        self.leaks: list[LeakNotice] = []
+        self.evaluation: RunEvaluation | None = None
         self.updated: list[str] = []
         self.error: str | None = None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        # user_properties travel with the report from xdist workers to the controller
+        # user_properties and plain attributes travel with the report from xdist workers to the controller
         if report.when != "call":
             return
         for name, value in report.user_properties:
             if name == "goperf_rounds":
                 self.tests += 1
-                self.rounds += int(value)
-        payload = getattr(report, "goperf_measurement", None)
+                self.rounds += int(value)  # type: ignore[call-overload]
+        payload = getattr(report, MEASUREMENT_ATTRIBUTE, None)
         if payload:
             from ..comparison.verdict import measurement_from_json
 
             self.measured.append(measurement_from_json(json.loads(payload)))
-        if report.failed and "GoroutineLeakError" in report.longreprtext:
-            text = report.longreprtext
-            start = text.rfind("GoroutineLeakError: ")
-            message = text[start + len("GoroutineLeakError: "):] if start >= 0 else text
-            path, line, _ = report.location
-            self.leaks.append((report.nodeid, path, (line or 0) + 1, message.strip().splitlines()[0]))
+        leak = getattr(report, LEAK_ATTRIBUTE, None)
+        if leak:
+            data = json.loads(leak)
+            self.leaks.append(LeakNotice(data["nodeid"], data.get("file"), data.get("line"), data["message"]))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if hasattr(self.config, "workerinput"):
             return  # an xdist worker: the controller gates the whole run
         from ..baseline.store import BaselineStore
-        from ..comparison.verdict import evaluate, markdown_summary, to_baselines
+        from ..comparison.verdict import evaluate, to_baselines
         from ..config import resolve
 
         goperf_config = self.config.stash[CONFIG]
@@ -108,9 +85,10 @@ class RunGate:
                     store.update_many(to_baselines(fresh))
                 self.updated = [t.nodeid for t in fresh]
             elif self.measured:
+                baselines = store.load_many(t.nodeid for t in self.measured)
                 self.evaluation = evaluate(
                     self.measured,
-                    store,
+                    baselines,
                     alpha=goperf_config.gate_alpha,
                     method=goperf_config.gate_method,
                     strict_environment=goperf_config.strict_environment,
@@ -125,6 +103,8 @@ class RunGate:
         if os.environ.get("GITHUB_ACTIONS") == "true":
             summary = os.environ.get("GITHUB_STEP_SUMMARY")
             if summary and self.evaluation is not None:
+                from ..report.markdown import markdown_summary
+
                 with open(summary, "a", encoding="utf-8") as fh:
                     fh.write(markdown_summary(self.evaluation))
 
@@ -132,9 +112,9 @@ class RunGate:
         """GitHub Actions ``::error`` commands for leaks and regressions (each on a line of its own)."""
         if os.environ.get("GITHUB_ACTIONS") != "true" or hasattr(self.config, "workerinput"):
             return []
-        from ..comparison.verdict import annotation, github_annotations
+        from ..report.github import annotation, github_annotations
 
-        lines = [annotation(path, line, "goroutine leak", f"{nodeid}: {msg}") for nodeid, path, line, msg in self.leaks]
+        lines = [annotation(n.file, n.line, "goroutine leak", f"{n.nodeid}: {n.message}") for n in self.leaks]
         if self.evaluation is not None:
             lines += github_annotations(self.evaluation)
         return lines
@@ -156,14 +136,15 @@ class RunGate:
             terminalreporter.write_line(f"goperf gate error: {self.error}", red=True)
         if self.config.getoption("goperf_update_baselines"):
             config = self.config.stash[CONFIG]
+            left = len(self.measured) - len(self.updated)
             terminalreporter.write_line(
                 f"baselines updated for {len(self.updated)} test(s) in {config.baselines}"
-                + (f" ({len(self.measured) - len(self.updated)} failing test(s) left unchanged)" if len(self.measured) > len(self.updated) else "")
+                + (f" ({left} failing test(s) left unchanged)" if left else "")
             )
         if self.evaluation is not None:
-            from ..comparison.verdict import terminal_lines
+            from ..report.text import gate_lines
 
-            for line in terminal_lines(self.evaluation):
+            for line in gate_lines(self.evaluation):
                 terminalreporter.write_line(line, red=line.startswith("REGRESSED"))
 
 

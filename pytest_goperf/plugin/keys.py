@@ -1,7 +1,8 @@
-"""Stash keys shared by the plugin's modules."""
+"""Stash keys shared by the plugin's modules: each piece of per-run or per-test state has one."""
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from typing import TYPE_CHECKING
 
 import pytest
@@ -9,10 +10,20 @@ import pytest
 from ..config import GoperfConfig
 
 if TYPE_CHECKING:
-    pass
+    from ..analysis.measurement import Measurement  # noqa: F401 - named in the keys' strings
+    from ..runtime.leakcheck import LeakCheck  # noqa: F401
+    from ..runtime.service import GoService  # noqa: F401
+    from .services import ServicesPlugin  # noqa: F401
+
+#: What a ``wrapper=True`` makereport hook is: it receives the report and returns it.
+ReportWrapper = Generator[None, pytest.TestReport, pytest.TestReport]
+#: A wrapper around any other hook whose result it passes on.
+Wrapper = Generator[None, object, object]
+
 
 CONFIG = pytest.StashKey[GoperfConfig]()
-STATE = pytest.StashKey["PluginState"]()
-LEAK_CHECK = pytest.StashKey["LeakCheck"]()
-CALL_SERVICES = pytest.StashKey[list]()  # services a test body started with go_service_factory
-MEASUREMENTS = pytest.StashKey[list]()  # Measurement objects of a test
+SERVICES = pytest.StashKey["ServicesPlugin"]()
+LEAK_CHECK = pytest.StashKey["LeakCheck"]()  # the marker's check of a test
+CALL_SERVICES = pytest.StashKey["list[GoService]"]()  # services a test body started with go_service_factory
+MEASUREMENTS = pytest.StashKey["list[Measurement]"]()  # the measurements of a test
+REPORTED = pytest.StashKey["set[int]"]()  # ids of our setup errors already shown in full

@@ -1,26 +1,43 @@
-"""The goperf fixture's measurements: windows serialised across processes, artifacts of failures."""
+"""The measurement concern of the plugin: the ``goperf`` fixture, its marker, and what a measured test reports.
+
+``goperf.measure(...)`` merges the ``@pytest.mark.goperf`` defaults with its
+own arguments into one :class:`~pytest_goperf.analysis.measurement.MeasureSpec`,
+runs the rounds with windows serialised across xdist workers, checks the
+``limits``, and keeps the measurement on the test. At the end of the test
+:class:`MeasuringPlugin` sends the measurement to the gate (as JSON, from
+xdist workers too), writes the JUnit properties and, when the test failed,
+keeps the files with an HTML report of the last round.
+"""
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import re
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from types import TracebackType
+from typing import IO, Any
 
 import pytest
 
+from ..analysis.measurement import Measurement, MeasureSpec, as_scenario, model_from
 from ..config import GoperfConfig
 from ..errors import ConfigError, GoperfError, UsageError
 from ..runtime.service import GoService
-from .keys import CONFIG, MEASUREMENTS
+from .keys import CONFIG, MEASUREMENTS, ReportWrapper
 
-__all__ = ["Goperf", "MEASURE_KEYS", "keep_artifacts"]
+__all__ = ["MEASUREMENT_ATTRIBUTE", "MEASURE_KEYS", "Goperf", "MeasuringPlugin", "measured_test"]
 
-MEASURE_KEYS = {
+#: Keyword arguments of ``goperf.measure()`` and of ``@pytest.mark.goperf``.
+MEASURE_KEYS = frozenset({
     "load", "rounds", "window", "warmup", "warmup_rounds", "rate", "concurrency", "track", "check_leaks", "limits",
     "gate", "floors", "name",
-}
+})
+#: The report attribute that carries a test's measurement to the controller (xdist copies plain attributes).
+MEASUREMENT_ATTRIBUTE = "goperf_measurement"
 
 
 def _window_lock_path(tmp_factory: pytest.TempPathFactory) -> Path:
@@ -34,26 +51,50 @@ class _FileLock:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._fh: Any = None
+        self._fh: IO[str] | None = None
 
-    def __enter__(self) -> "_FileLock":
-        import fcntl
-
+    def __enter__(self) -> _FileLock:
         self._fh = open(self.path, "a")
         fcntl.flock(self._fh, fcntl.LOCK_EX)
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self._fh.close()  # closing releases the lock
-        self._fh = None
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._fh is not None:
+            self._fh.close()  # closing releases the lock
+            self._fh = None
+
+
+def spec_of(options: Mapping[str, Any], *, name: str) -> MeasureSpec:
+    """A :class:`MeasureSpec` from the marker's and ``measure()``'s keyword arguments (already merged)."""
+    opts = dict(options)
+    try:
+        return MeasureSpec(
+            load=as_scenario(opts.get("load")),
+            model=model_from(opts.get("rate"), opts.get("concurrency")),
+            rounds=int(opts.get("rounds", 5)),
+            window=float(opts.get("window", 2.0)),
+            warmup=float(opts.get("warmup", 1.0)),
+            warmup_rounds=int(opts.get("warmup_rounds", 0)),
+            track=tuple(opts.get("track", ())),
+            gate=None if opts.get("gate") is None else tuple(opts["gate"]),
+            floors=dict(opts.get("floors") or {}),
+            limits=dict(opts.get("limits") or {}),
+            check_leaks=bool(opts.get("check_leaks", True)),
+            name=str(opts.get("name") or name),
+        )
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, GoperfError):
+            raise
+        raise ConfigError(f"goperf.measure(): {exc}") from None
 
 
 class Goperf:
     """The ``goperf`` fixture: measurement rounds against the service under test.
 
     ``goperf.measure(load=..., rounds=5, window=2)`` returns a
-    :class:`~pytest_goperf.measure.Measurement`; the test's
-    ``@pytest.mark.goperf(...)`` marker supplies defaults and ``limits``.
+    :class:`~pytest_goperf.Measurement`; the test's ``@pytest.mark.goperf(...)``
+    marker supplies defaults and ``limits``.
     """
 
     def __init__(self, request: pytest.FixtureRequest, service: GoService, config: GoperfConfig) -> None:
@@ -66,15 +107,16 @@ class Goperf:
         if unknown or (marker and marker.args):
             raise ConfigError(
                 f"{request.node.nodeid}: @pytest.mark.goperf takes keyword arguments {sorted(MEASURE_KEYS)}; "
-                f"got {sorted(unknown) or marker.args}"
+                f"got {sorted(unknown) or (marker.args if marker else ())}"
             )
-        self.measurements: list[Any] = request.node.stash.setdefault(MEASUREMENTS, [])
+        self.measurements: list[Measurement] = request.node.stash.setdefault(MEASUREMENTS, [])
 
     @property
     def service(self) -> GoService:
+        """The service measured by default."""
         return self._service
 
-    def measure(self, load: Any = None, *, service: GoService | None = None, **kwargs: Any) -> Any:
+    def measure(self, load: Any = None, *, service: GoService | None = None, **kwargs: Any) -> Measurement:
         """Load the service and capture trace, CPU profile and dumps in each round; see the README."""
         from ..runtime.measure import measure
 
@@ -82,49 +124,65 @@ class Goperf:
         if unknown:
             raise UsageError(f"measure() got unexpected keyword argument(s) {sorted(unknown)}")
         opts = {**self._defaults, **kwargs}
-        if load is None:
-            load = opts.pop("load", None)
-        else:
-            opts.pop("load", None)
-        limits: Mapping[str, float] = opts.pop("limits", {}) or {}
-        gated = opts.pop("gate", None)
-        floors = opts.pop("floors", {}) or {}
-        name = opts.pop("name", None) or ("" if not self.measurements else f"m{len(self.measurements)}")
+        if load is not None:
+            opts["load"] = load
+        n = len(self.measurements)
+        spec = spec_of(opts, name="" if not n else f"m{n}")
         svc = service or self._service
         tmp = self._request.getfixturevalue("tmp_path_factory")
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", self._request.node.nodeid)[-120:]
-        directory = tmp.getbasetemp() / "goperf-rounds" / safe / f"m{len(self.measurements)}"
-        track = tuple(opts.pop("track", ())) + tuple(n for n in limits if n.startswith(("hot_share", "class_share")))
-        result = measure(
-            svc,
-            load,
-            directory=directory,
-            track=tuple(dict.fromkeys(track)),
-            leak_settle_timeout=self._config.leak_settle_timeout,
-            main_module=_main_module(svc),
-            window_lock=_FileLock(_window_lock_path(tmp)),
-            **opts,
-        )
-        result.extra.update(service=svc, name=name, gate=gated, floors=floors, limits=tuple(limits))
+        directory = tmp.getbasetemp() / "goperf-rounds" / safe / f"m{n}"
+        result = measure(svc, spec, directory=directory, window_lock=_FileLock(_window_lock_path(tmp)))
         self.measurements.append(result)
-        for metric_name, limit in limits.items():
+        for metric_name, limit in spec.limits.items():
             result.assert_metric(metric_name, max=limit)
         return result
 
 
-def _main_module(service: GoService) -> str | None:
-    """The service's main module path, from the built binary's build information."""
-    if getattr(service, "_main_module", None) is None and service.spec is not None:
-        from ..formats.profile._buildinfo import read_build_info_file
+def measured_test(item: pytest.Item, passed: bool) -> Any:
+    """What ``item``'s measurements send to the gate: every metric's round values, policy and environment."""
+    from ..baseline.environment import capture_environment
+    from ..comparison.samples import metric_samples
+    from ..comparison.verdict import TestMeasurement
 
-        try:
-            service._main_module = read_build_info_file(service.spec.binary).main_module or None
-        except GoperfError:
-            service._main_module = None
-    return getattr(service, "_main_module", None)
+    config = item.config.stash[CONFIG]
+    measurements = item.stash.get(MEASUREMENTS, [])
+    env = None
+    for m in measurements:
+        traced = [r.trace.gomaxprocs for r in m.rounds if r.trace is not None]
+        env = capture_environment(
+            go_version=m.go_version,
+            gomaxprocs=traced[0] if traced else None,
+            build_flags=config.build_flags,
+            root=config.root,
+        )
+        break
+    path, line, _ = item.location
+    return TestMeasurement(item.nodeid, metric_samples(measurements), env, passed, path, (line or 0) + 1)
+
+
+class MeasuringPlugin:
+    """Reports what each measured test measured: to the gate, to JUnit, and as artifacts when it failed."""
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> ReportWrapper:
+        report: pytest.TestReport = yield
+        measurements = item.stash.get(MEASUREMENTS, [])
+        if report.when != "call" or not measurements:
+            return report
+        report.user_properties.append(("goperf_rounds", sum(len(m.rounds) for m in measurements)))
+        measured = measured_test(item, passed=report.passed)
+        setattr(report, MEASUREMENT_ATTRIBUTE, json.dumps(measured.to_json(), sort_keys=True))
+        from ..report.junit import median_properties
+
+        report.user_properties.extend(median_properties(measured))
+        if report.failed:
+            keep_artifacts(item, report)
+        return report
 
 
 def keep_artifacts(item: pytest.Item, report: pytest.TestReport) -> None:
+    """Copy a failed test's round folders to ``--goperf-artifacts`` and name them, with a report of the last round."""
     measurements = item.stash.get(MEASUREMENTS, [])
     if not measurements:
         return
@@ -141,32 +199,30 @@ def keep_artifacts(item: pytest.Item, report: pytest.TestReport) -> None:
             kept.append(dest)
         dirs = kept
     lines = []
-    for d, html in zip(dirs, reports):
+    for d, html in zip(dirs, reports, strict=False):
         lines.append(f"{d}  (trace.out opens in `go tool trace`, cpu.pprof in `go tool pprof`)")
         if html is not None:
             lines.append(f"{d / html.relative_to(html.parent.parent)}  (the last round as a report with charts)")
     report.sections.append(("goperf artifacts", "\n".join(lines)))
 
 
-def _html_report(item: pytest.Item, measurement: Any) -> Path | None:
-    """``report.html`` of the measurement's last round, next to its files; None when it cannot be drawn."""
+def _html_report(item: pytest.Item, measurement: Measurement) -> Path | None:
+    """``report.html`` of the measurement's last round, next to its files; None when it cannot be drawn.
+
+    The round is re-read from its folder and analysed as ``goperf triage DIR`` would.
+    """
+    from ..analysis.triage.findings import analyse
     from ..report.html import write_report
+    from ..runtime.files import load_window
 
     last = measurement.rounds[-1] if measurement.rounds else None
     if last is None or last.files.trace is None:
         return None
+    directory = last.files.directory
     try:
-        return write_report(
-            last.files.directory / "report.html",
-            trace=last.files.trace.read_bytes(),
-            metrics=last.trace,
-            cpu=last.cpu,
-            goroutines=last.goroutines_end,
-            goroutines_start=last.goroutines_start,
-            title=f"{item.nodeid}: round {last.index} of {len(measurement.rounds)}",
-            main_module=last.main_module,
-        )
+        triage = analyse(load_window(directory), main_module=last.main_module)
+        return write_report(directory / "report.html", triage,
+                            title=f"{item.nodeid}: round {last.index} of {len(measurement.rounds)}")
     except (GoperfError, OSError) as exc:  # a report is a courtesy: never hide the test's own failure
-        report_error = f"could not write the HTML report: {exc}"
-        (last.files.directory / "report-error.txt").write_text(report_error + "\n")
+        (directory / "report-error.txt").write_text(f"could not write the HTML report: {exc}\n")
         return None

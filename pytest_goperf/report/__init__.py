@@ -1,13 +1,9 @@
-"""Reports of a window: one self-contained HTML page with pictures.
+"""The only renderers: records -> text for people and machines.
 
-``write_report(path, triage)`` or ``write_report(path, trace=..., cpu=..., goroutines=...)``
-writes a page with the findings, runnable goroutines over time (GOMAXPROCS
-marked), the scheduling-latency histogram, hot functions coloured by class,
-a flame graph and the goroutine clusters. Charts are inline SVG drawn in
-Python; the page opens without a network.
+- :mod:`.text`: terminal tables and messages (gate, leaks, triage, summaries, load);
+- :mod:`.markdown`: the gate's table for GitHub's job summary;
+- :mod:`.github`: ``::error`` annotations;
+- :mod:`.junit`: JUnit XML properties;
+- :mod:`.html`, :mod:`.svg`: the self-contained HTML report with inline charts;
+- :mod:`.export`: folded stacks and speedscope flame graphs.
 """
-
-from .html import render_html, write_report
-from .svg import COLORS, FLAME_COLORS
-
-__all__ = ["COLORS", "FLAME_COLORS", "render_html", "write_report"]

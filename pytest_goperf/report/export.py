@@ -16,8 +16,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Final
 
-from ..analysis.functions import Frame, StackSample
+from ..analysis.functions import StackSample
 from ..formats.profile._format import GZIP_MAGIC
+from ..formats.symbols import Frame
 
 SPEEDSCOPE_SCHEMA: Final = "https://www.speedscope.app/file-format-schema.json"
 # speedscope's WeightUnit values; pprof's "count" (samples, objects, goroutines) is "none".
@@ -25,7 +26,7 @@ SPEEDSCOPE_UNITS: Final = frozenset({"none", "nanoseconds", "microseconds", "mil
 
 
 def _names(stack: StackSample | tuple) -> list[str]:  # type: ignore[type-arg]
-    return [fr if isinstance(fr, str) else fr.name for fr in stack[0]]
+    return [fr if isinstance(fr, str) else fr.function for fr in stack[0]]
 
 
 def folded_stacks(stacks: Iterable[StackSample]) -> str:
@@ -57,11 +58,11 @@ def speedscope(stacks: Iterable[StackSample], *, name: str = "profile", unit: st
         idx = []
         for fr in reversed(stack[0]):
             f = fr if isinstance(fr, Frame) else Frame(fr)
-            key = (f.name, f.file)
+            key = (f.function, f.file)
             i = frame_index.get(key)
             if i is None:
                 i = frame_index[key] = len(frames)
-                frames.append({"name": f.name, "file": f.file} if f.file else {"name": f.name})
+                frames.append({"name": f.function, "file": f.file} if f.file else {"name": f.function})
             idx.append(i)
         samples.append(idx)
         weights.append(stack[1])

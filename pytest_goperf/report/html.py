@@ -6,18 +6,14 @@ table); opening the file needs no network.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime, timezone
 from html import escape
 from pathlib import Path
 
 from .. import __version__
-from ..analysis.functions import FunctionTable
-from ..analysis.trace_metrics import TraceMetrics
-from ..analysis.triage.findings import GoroutineStory, Triage, _fmt, analyse
-from ..formats.goroutines import Goroutine
-from ..runtime.triage_input import TriageInput
+from ..analysis.triage.findings import GoroutineStory, Triage
 from .svg import COLORS, bar_chart, flame_graph, latency_histogram, runnable_chart
+from .text import finding_value, story_parts
 
 __all__ = ["render_html", "write_report"]
 
@@ -29,7 +25,8 @@ td,th{border-bottom:1px solid #eee;padding:4px 6px;text-align:left;vertical-alig
 th{background:#f6f6f6} .lvl{font-weight:bold;padding:1px 6px;border-radius:3px;color:#fff}
 .error{background:#b3261e} .warning{background:#b26a00} .info{background:#5f6b7a}
 .ev{color:#333;font-size:12px;margin:2px 0 0 0} code,.mono{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:11.5px}
-.legend span{display:inline-block;margin-right:14px;font-size:12px} .legend i{display:inline-block;width:11px;height:11px;margin-right:4px;vertical-align:-1px}
+.legend span{display:inline-block;margin-right:14px;font-size:12px}
+.legend i{display:inline-block;width:11px;height:11px;margin-right:4px;vertical-align:-1px}
 .note{color:#7a4b00;font-size:12.5px} details{margin:3px 0} summary{cursor:pointer}
 """
 
@@ -44,19 +41,7 @@ document.getElementById('cluster-filter').addEventListener('input', function (e)
 
 
 def _story_html(s: GoroutineStory) -> str:
-    parts = [f"<b>goroutine {s.id}</b>"]
-    if s.state is not None:
-        parts.append(f"[{escape(s.state)}{', leaked' if s.leaked else ''}] in the end dump")
-    if s.created_ns is not None:
-        who = f" by goroutine {s.creator}" if s.creator is not None else ""
-        where = f" at <code>{escape(s.creator_stack[0])}</code>" if s.creator_stack else ""
-        parts.append(f"created {s.created_ns / 1e6:.3g} ms into the window{who}{where}")
-    elif s.created_by:
-        parts.append(f"created by <code>{escape(s.created_by)}</code>")
-    if s.state_ns:
-        parts.append("in the window: " + ", ".join(f"{escape(k)} {v / 1e6:.3g} ms" for k, v in s.state_ns))
-    if s.cpu_samples:
-        parts.append(f"{s.cpu_samples} CPU samples")
+    parts = [f"<b>goroutine {s.id}</b>", *story_parts(s, text=escape, code=lambda x: f"<code>{escape(x)}</code>")]
     out = "; ".join(parts)
     if s.changes:
         steps = ", ".join(f"{t / 1e6:.3g} ms {escape(st)}{' (' + escape(r) + ')' if r else ''}" for t, st, r in s.changes)
@@ -105,8 +90,9 @@ def render_html(triage: Triage, *, title: str | None = None) -> str:
                     + "</details>")
             out.append(
                 f"<tr><td>{i}</td><td><span class='lvl {f.level}'>{f.level}</span></td><td><b>{escape(f.title)}</b></td>"
-                f"<td>{_fmt(f.value)}<div class='ev'>warning ≥ {f.warning:g}, error ≥ {f.error:g}</div></td>"
-                f"<td>{escape(f.summary)}{ev}<div class='ev'><i>what to do:</i> {escape(f.advice)}</div>{stories}{stacks}</td></tr>"
+                f"<td>{finding_value(f.value)}<div class='ev'>warning ≥ {f.warning:g}, error ≥ {f.error:g}</div></td>"
+                f"<td>{escape(f.summary)}{ev}<div class='ev'><i>what to do:</i> {escape(f.advice)}</div>"
+                f"{stories}{stacks}</td></tr>"
             )
         out.append("</tbody></table>")
     for n in t.notes:
@@ -161,36 +147,8 @@ def render_html(triage: Triage, *, title: str | None = None) -> str:
     return "\n".join(out)
 
 
-def write_report(
-    path: str | Path,
-    triage: Triage | None = None,
-    *,
-    trace: bytes | None = None,
-    cpu: FunctionTable | bytes | None = None,
-    goroutines: Sequence[Goroutine] = (),
-    goroutines_start: Sequence[Goroutine] = (),
-    metrics: TraceMetrics | None = None,
-    title: str | None = None,
-    source: str = "",
-    main_module: str | None = None,
-) -> Path:
-    """Write the HTML report of one window to ``path`` and return it.
-
-    Either pass a :class:`~pytest_goperf.triage.Triage`, or the records of a
-    window (a measurement round's files, say): ``trace`` bytes, ``cpu`` as a
-    :class:`FunctionTable` or pprof bytes, the end (and start) goroutine dump
-    records, and ``metrics`` when already computed; they are analysed here.
-    """
-    if triage is None:
-        table = cpu if isinstance(cpu, FunctionTable) else None
-        inp = TriageInput(
-            trace=trace,
-            cpu_profile=cpu if isinstance(cpu, (bytes, bytearray)) else None,
-            goroutines=tuple(goroutines),
-            goroutines_start=tuple(goroutines_start),
-            source=source,
-        )
-        triage = analyse(inp, metrics=metrics, cpu=table, main_module=main_module)
+def write_report(path: str | Path, triage: Triage, *, title: str | None = None) -> Path:
+    """Write the HTML report of ``triage`` (one analysed window) to ``path`` and return it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_html(triage, title=title), encoding="utf-8")

@@ -167,7 +167,7 @@ def flame_graph(table: FunctionTable, *, width: int = 1100, row_h: int = 17, max
         root["value"] += wgt
         node = root
         for fr in list(st.frames)[::-1][:max_depth]:  # root first; frames are leaf first
-            name = fr.name if hasattr(fr, "name") else str(fr)
+            name = fr if isinstance(fr, str) else fr.function
             child = node["children"].get(name)
             if child is None:
                 child = node["children"][name] = {"name": name, "value": 0, "children": {}}

@@ -14,9 +14,9 @@ import hashlib
 import os
 import shutil
 import subprocess
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from ..errors import BuildError, ConfigError
 
@@ -73,7 +73,7 @@ def go_env_for_build(go: str, env: Mapping[str, str] | None = None) -> dict[str,
         raise BuildError(f"`{go} env` did not answer within 60 s") from None
     if out.returncode != 0:
         raise BuildError(f"`{go} env` failed:\n{out.stderr.strip()}")
-    return dict(zip(_GO_ENV_KEYS, out.stdout.splitlines()))
+    return dict(zip(_GO_ENV_KEYS, out.stdout.splitlines(), strict=False))
 
 
 def _build_env(env: Mapping[str, str] | None) -> dict[str, str]:

@@ -1,242 +1,252 @@
-"""One measurement round: load the service and look at it from every side at once.
+"""Capture one window of a live service: raw bytes from its pprof endpoints, optionally under load.
 
-During a window of ``window`` seconds under load, one round fetches in
-parallel an execution trace and a CPU profile of exactly that window (so the
-trace also carries the profile's CPU samples), goroutine dumps (``debug=2``)
-at the start and the end, the goroutine-leak profile where the service has
-it, and the heap profile. The raw files are written to the round's folder
-(they open in ``go tool trace`` / ``go tool pprof``); the analysed records
-come from the trace, profile and dump engines.
+The one capture used by measurement rounds and ``goperf triage``:
 
-The Go runtime allows one CPU profile per process: a second concurrent
-``/debug/pprof/profile`` answers 500. ``seconds`` must stay below the
-server's ``WriteTimeout`` (400 otherwise). Both come back as a
-:class:`~pytest_goperf.errors.PprofError` that says so.
+1. a goroutine dump (``debug=2``) just before the window;
+2. the window itself: an execution trace and a CPU profile of the same
+   seconds, started together (so the trace also carries the profile's CPU
+   samples), while the optional load runs;
+3. just after: the end dump (``goroutineleak?debug=2``, proven leaks marked
+   ``(leaked)``, where served; else ``goroutine?debug=2``), and as asked the
+   goroutine and leak profiles (``debug=1``) and the heap profile.
+
+Dumps are taken outside the window so their stop-the-world pauses do not
+show in the trace. Every request has a timeout and a size cap (the one
+:class:`~pytest_goperf.runtime.pprof.PprofClient`). With ``strict`` a
+failed capture raises (measurement rounds need every part); without it the
+failure is recorded in :attr:`RawWindow.errors` and the capture goes on
+(triage works with what it gets), except for the start dump: a service that
+cannot give that is not reachable at all.
+
+The Go runtime allows one CPU profile per process (a second concurrent
+``/debug/pprof/profile`` answers 500), and ``seconds`` must stay below the
+server's ``WriteTimeout`` (400 otherwise); both are explained in the error.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
-from ..analysis.functions import FunctionTable, profile_table
-from ..analysis.trace_metrics import TraceMetrics, compute_metrics
-from ..errors import ConfigError, GoperfError, PprofError
-from ..formats.goroutines import Goroutine, parse_goroutine_profile, parse_goroutines
-from ..formats.profile._decode import read_profile
-from ..load.engine import run_load
-from ..load.result import LoadResult
-from ..load.scenario import ClosedModel, Model, OpenModel, Scenario
+from ..errors import ConfigError, PprofError
+from ..formats.window import RawWindow, WindowFiles
+from .files import new_folder, save_window
 from .pprof import PprofClient
 
 if TYPE_CHECKING:
-    from .service import GoService
+    from ..load.result import LoadResult
 
-__all__ = ["CaptureOptions", "Round", "RoundFiles", "capture_round"]
+__all__ = ["MAX_TRIAGE_SECONDS", "TRIAGE_CAPTURE", "CaptureOptions", "SavedWindow", "capture_folder", "capture_window", "explain"]
+
+#: Longest window ``goperf triage`` captures (a bounded look at a production service).
+MAX_TRIAGE_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
 class CaptureOptions:
-    """What one round captures besides the load."""
+    """What one window captures, and its bounds.
+
+    ``request_timeout`` is allowed beyond the window for each request;
+    ``max_bytes`` bounds the trace and profiles, ``max_dump_bytes`` each dump.
+    """
 
     trace: bool = True
     cpu_profile: bool = True
-    heap: bool = True
-    leak_profile: bool = True
-    request_timeout: float = 30.0  # beyond the window, for each capture request
+    heap: bool = False
+    goroutine_profile: bool = False  # goroutine?debug=1 after the window
+    leak_profile: bool = False  # goroutineleak?debug=1 after the window
+    request_timeout: float = 30.0
+    max_bytes: int = 256 << 20
+    max_dump_bytes: int = 64 << 20
+    strict: bool = True
 
 
-@dataclass(frozen=True)
-class RoundFiles:
-    """The raw files of one round (``None`` where not captured)."""
-
-    directory: Path
-    trace: Path | None = None
-    cpu_profile: Path | None = None
-    goroutines_start: Path | None = None
-    goroutines_end: Path | None = None
-    goroutineleak: Path | None = None
-    heap: Path | None = None
-    load: Path | None = None
-
-    def all(self) -> list[Path]:
-        return [p for p in (self.trace, self.cpu_profile, self.goroutines_start, self.goroutines_end,
-                            self.goroutineleak, self.heap, self.load) if p is not None]
-
-
-@dataclass(frozen=True)
-class Round:
-    """One window of load with everything seen during it."""
-
-    index: int
-    window: float
-    started_at: float  # time.time() at the start of the window
-    files: RoundFiles
-    load: LoadResult | None
-    trace: TraceMetrics | None
-    cpu: FunctionTable | None
-    goroutines_start: tuple[Goroutine, ...]
-    goroutines_end: tuple[Goroutine, ...]
-    leaked_goroutines: int | None  # the runtime's proven leaks at the end; None without the profile
-    main_module: str | None = None
-
-    @property
-    def goroutine_delta(self) -> int:
-        """Goroutines alive at the end minus at the start of the window."""
-        return len(self.goroutines_end) - len(self.goroutines_start)
-
-    def hot_share(self, which: str | Sequence[str], *, cum: bool = False) -> float:
-        """Share of CPU samples in the named function(s) (names or glob/regex patterns; flat by default)."""
-        if self.cpu is None:
-            raise GoperfError("this round has no CPU profile: capture it with cpu_profile=True")
-        return self.cpu.hot_share(which, cum=cum)
-
-
-def _fetch(results: dict[str, Any], key: str, func: Callable[[], Any]) -> threading.Thread:
-    def run() -> None:
-        try:
-            results[key] = func()
-        except BaseException as exc:  # reported after join, in the caller's thread
-            results[key] = exc
-
-    t = threading.Thread(target=run, name=f"goperf-capture-{key}", daemon=True)
-    t.start()
-    return t
-
-
-def _explain(kind: str, exc: PprofError, window: float) -> PprofError:
-    text = str(exc)
-    if kind == "cpu_profile" and "answered 500" in text:
+def explain(role: str, exc: PprofError, seconds: float) -> PprofError:
+    """A capture error with the reason a Go service refuses a window, when it is one of the known ones."""
+    if role == "cpu_profile" and exc.status == 500:
         return PprofError(
             "the service refused the CPU profile: only one can run at a time in a Go process and another one "
-            f"is running (someone else's `go tool pprof`, or an overlapping capture). ({text})"
+            f"is running (someone else's `go tool pprof`, or an overlapping capture). ({exc})",
+            status=exc.status, url=exc.url,
         )
-    if kind in ("cpu_profile", "trace") and "answered 400" in text and "WriteTimeout" in text:
+    if role in ("cpu_profile", "trace") and exc.status == 400 and "WriteTimeout" in str(exc):
         return PprofError(
-            f"a {window:g} s window is not shorter than the service's http.Server WriteTimeout, so pprof refuses it: "
-            f"use a shorter window or raise WriteTimeout. ({text})"
+            f"a {seconds:g} s window is not shorter than the service's http.Server WriteTimeout, so pprof refuses "
+            f"it: use a shorter window or raise WriteTimeout. ({exc})",
+            status=exc.status, url=exc.url,
         )
     return exc
 
 
-def capture_round(
-    service: GoService,
-    scenario: Scenario,
-    model: Model,
-    *,
-    window: float,
-    warmup: float,
-    directory: Path,
-    index: int = 0,
-    options: CaptureOptions = CaptureOptions(),
-    main_module: str | None = None,
-    max_requests: int | None = None,
-) -> Round:
-    """Run one round against ``service`` and return what it saw.
+def _run(results: dict[str, Any], role: str, func: Callable[[], Any]) -> threading.Thread:
+    def run() -> None:
+        try:
+            results[role] = func()
+        except BaseException as exc:
+            results[role] = exc
 
-    ``window`` is the measured time in whole seconds (the CPU-profile endpoint
-    takes whole seconds); ``warmup`` seconds of load come before it and are
-    neither measured nor traced.
+    t = threading.Thread(target=run, name=f"goperf-capture-{role}", daemon=True)
+    t.start()
+    return t
+
+
+def capture_window(
+    pprof: PprofClient,
+    *,
+    seconds: float,
+    load: Callable[[], LoadResult] | None = None,
+    warmup: float = 0.0,
+    options: CaptureOptions = CaptureOptions(),
+    check_alive: Callable[[], None] | None = None,
+    progress: Callable[[str], None] | None = None,
+    source: str = "",
+) -> RawWindow:
+    """Capture one window of ``seconds`` from the service behind ``pprof``.
+
+    ``load``, when given, is called in a thread before the window and must
+    apply ``warmup`` seconds of load and then ``seconds`` more (the window
+    starts after the warm-up). ``check_alive`` raises when the service has
+    exited (called before and after the window).
+
+    :raises PprofError: the start dump could not be taken, or (``strict``)
+        any part could not be captured.
     """
-    if window < 1 or (options.cpu_profile and window != int(window)):
-        raise ConfigError(
-            f"window must be a whole number of seconds >= 1 (the CPU profile endpoint takes whole seconds), got {window!r}"
-        )
+    if seconds <= 0:
+        raise ConfigError(f"a window must be longer than 0 seconds, got {seconds!r}")
     if warmup < 0:
         raise ConfigError(f"warmup must be >= 0 seconds, got {warmup!r}")
-    service.check_alive()
-    pprof: PprofClient = service.pprof
-    directory.mkdir(parents=True, exist_ok=True)
-    timeout = window + options.request_timeout
+    whole = max(1, round(seconds))  # the CPU profile endpoint takes whole seconds
+    say = progress or (lambda _msg: None)
+    errors: dict[str, str] = {}
+    body: dict[str, Any] = {}
+    dump_timeout = options.request_timeout
 
-    start_dump = pprof.goroutine_dump(2)
+    def dump(name: str, debug: int) -> bytes:
+        return pprof.get(name, {"debug": debug}, timeout=dump_timeout, max_bytes=options.max_dump_bytes)
+
+    if check_alive is not None:
+        check_alive()
+    body["goroutines_start"] = dump("goroutine", 2)
     results: dict[str, Any] = {}
-    load_thread = _fetch(
-        results,
-        "load",
-        lambda: run_load(service.url, scenario, model=model, duration=window, warmup=warmup, max_requests=max_requests),
-    )
-    time.sleep(warmup)
+    threads = []
+    if load is not None:
+        threads.append(_run(results, "load", load))
+        if warmup:
+            time.sleep(warmup)
+    say(f"capturing a {seconds:g} s window: execution trace and CPU profile")
     started_at = time.time()
-    threads = [load_thread]
+    window_timeout = seconds + options.request_timeout
     if options.trace:
-        threads.append(_fetch(results, "trace", lambda: pprof.get("trace", {"seconds": window}, timeout=timeout)))
+        threads.append(_run(results, "trace", lambda: pprof.get(
+            "trace", {"seconds": f"{seconds:g}"}, timeout=window_timeout, max_bytes=options.max_bytes)))
     if options.cpu_profile:
-        threads.append(
-            _fetch(results, "cpu_profile", lambda: pprof.get("profile", {"seconds": int(window)}, timeout=timeout))
-        )
+        threads.append(_run(results, "cpu_profile", lambda: pprof.get(
+            "profile", {"seconds": whole}, timeout=window_timeout, max_bytes=options.max_bytes)))
+    join = window_timeout + warmup + 5
     for t in threads:
-        t.join(timeout + warmup + 30)
-        if t.is_alive():
-            raise PprofError(f"a capture of round {index} ({t.name}) did not finish within {timeout + warmup + 30:.0f} s")
-    for key in ("load", "trace", "cpu_profile"):
-        value = results.get(key)
-        if isinstance(value, PprofError):
-            raise _explain(key, value, window)
+        t.join(join)
+    for role in ("load", "trace", "cpu_profile"):
+        if (role == "load" and load is None) or (role == "trace" and not options.trace) \
+                or (role == "cpu_profile" and not options.cpu_profile):
+            continue
+        value = results.get(role)
+        if value is None:
+            value = PprofError(f"the {role.replace('_', ' ')} of the window did not finish within {join:.0f} s")
         if isinstance(value, BaseException):
-            raise value
-    service.check_alive()
-    end_dump = pprof.goroutine_dump(2)
-    leak_text = pprof.get("goroutineleak", {"debug": 1}).decode() if options.leak_profile and pprof.has_leak_profile() else None
-    heap = pprof.get("heap") if options.heap else None
-
-    files = _write_files(directory, results, start_dump, end_dump, leak_text, heap)
-    trace_bytes = results.get("trace")
-    cpu_bytes = results.get("cpu_profile")
-    return Round(
-        index=index,
-        window=float(window),
-        started_at=started_at,
-        files=files,
-        load=results.get("load"),
-        trace=compute_metrics(trace_bytes) if trace_bytes else None,
-        cpu=profile_table(read_profile(cpu_bytes), main_module=main_module) if cpu_bytes else None,
-        goroutines_start=tuple(parse_goroutines(start_dump)),
-        goroutines_end=tuple(parse_goroutines(end_dump)),
-        leaked_goroutines=parse_goroutine_profile(leak_text).total if leak_text is not None else None,
-        main_module=main_module,
-    )
-
-
-def _write_files(
-    directory: Path,
-    results: dict[str, Any],
-    start_dump: str,
-    end_dump: str,
-    leak_text: str | None,
-    heap: bytes | None,
-) -> RoundFiles:
-    def write(name: str, data: bytes | str | None) -> Path | None:
-        if data is None:
-            return None
-        path = directory / name
-        if isinstance(data, str):
-            path.write_text(data)
+            if isinstance(value, PprofError):
+                value = explain(role, value, seconds)
+            if options.strict or role == "load":
+                raise value
+            errors[role] = str(value) if isinstance(value, PprofError) else f"{type(value).__name__}: {value}"
         else:
-            path.write_bytes(data)
-        return path
-
-    load: LoadResult | None = results.get("load")
-    return RoundFiles(
-        directory=directory,
-        trace=write("trace.out", results.get("trace")),
-        cpu_profile=write("cpu.pprof", results.get("cpu_profile")),
-        goroutines_start=write("goroutines-start.txt", start_dump),
-        goroutines_end=write("goroutines-end.txt", end_dump),
-        goroutineleak=write("goroutineleak.txt", leak_text),
-        heap=write("heap.pprof", heap),
-        load=write("load.json", json.dumps(load.to_json(), indent=2, sort_keys=True) + "\n" if load else None),
+            body[role] = value
+    if check_alive is not None:
+        check_alive()
+    say("capturing goroutine dumps")
+    # The leak profile's debug=2 is a full dump taken after a leak-detecting GC cycle,
+    # with proven leaks marked "(leaked)": the end dump and the proof in one request.
+    has_leak = False
+    try:
+        body["goroutines_end"] = dump("goroutineleak", 2)
+        has_leak = True
+    except PprofError as exc:
+        if exc.status != 404:
+            if options.strict:
+                raise
+            errors["leak_profile"] = str(exc)
+        body["goroutines_end"] = dump("goroutine", 2)
+    later = []
+    if options.goroutine_profile:
+        later.append(("goroutine_profile", "goroutine", 1))
+    if options.leak_profile and has_leak:
+        later.append(("leak_profile", "goroutineleak", 1))
+    if options.heap:
+        later.append(("heap", "heap", 0))
+    for role, name, debug in later:
+        try:
+            if debug:
+                body[role] = dump(name, debug)
+            else:
+                body[role] = pprof.get(name, timeout=dump_timeout, max_bytes=options.max_bytes)
+        except PprofError as exc:
+            if options.strict:
+                raise
+            errors[role] = str(exc)
+    return RawWindow(
+        seconds=float(seconds),
+        started_at=started_at,
+        source=source or pprof.base_url,
+        errors=errors,
+        end_dump_marked=has_leak,
+        **body,
     )
 
 
-def model_from(rate: float | None, concurrency: int | None) -> Model:
-    """The load model for ``rate`` (open) or ``concurrency`` (closed); default 4 clients."""
-    if rate is not None and concurrency is not None:
-        raise ConfigError("give either rate (open model) or concurrency (closed model), not both")
-    if rate is not None:
-        return OpenModel(rate=rate)
-    return ClosedModel(concurrency=concurrency or 4)
+#: What ``goperf triage`` captures: the window, both dumps, the goroutine and leak profiles; failures noted, not fatal.
+TRIAGE_CAPTURE = CaptureOptions(goroutine_profile=True, leak_profile=True, request_timeout=10.0,
+                                max_bytes=64 << 20, max_dump_bytes=32 << 20, strict=False)
+
+
+@dataclass(frozen=True)
+class SavedWindow:
+    """A captured window and where its files went."""
+
+    raw: RawWindow
+    files: WindowFiles
+
+    @property
+    def directory(self) -> Path:
+        """The window's folder."""
+        return self.files.directory
+
+    @property
+    def errors(self) -> Mapping[str, str]:
+        """Role -> why it could not be captured."""
+        return self.raw.errors
+
+
+def capture_folder(
+    url: str,
+    parent: Path,
+    *,
+    seconds: float = 10.0,
+    options: CaptureOptions = TRIAGE_CAPTURE,
+    progress: Callable[[str], None] | None = None,
+) -> SavedWindow:
+    """Capture one window of the service whose pprof base URL is ``url`` into a new folder under ``parent``.
+
+    :raises ConfigError: ``seconds`` is not in (0, 60].
+    :raises PprofError: the service cannot be reached at all (no start dump).
+    """
+    if not (0 < seconds <= MAX_TRIAGE_SECONDS):
+        raise ConfigError(f"--seconds must be between 0 and {MAX_TRIAGE_SECONDS:g} (a bounded window), got {seconds!r}")
+    client = PprofClient(url)
+    try:
+        raw = capture_window(client, seconds=seconds, options=options, progress=progress, source=url)
+    finally:
+        client.close()
+    return SavedWindow(raw, save_window(raw, new_folder(parent, "triage")))

@@ -1,285 +1,105 @@
-"""Several measurement rounds of one service, and what a test asserts on them.
+"""Measurement rounds against a running service: load, capture, save, analyse; a leak check around them.
 
-Each round is an independent sample for the statistical comparison with a
-baseline; views such as ``result.runnable.p99`` give the median across rounds,
-and ``result.values(name)`` every round's value of a catalogued metric.
+Each round is one :func:`~pytest_goperf.runtime.capture.capture_window`
+under load, saved to its folder (the same files ``goperf triage`` writes) and
+analysed by :func:`~pytest_goperf.analysis.window.analyse_window`: the path
+from the service to a :class:`~pytest_goperf.analysis.measurement.Measurement`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import statistics
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ContextManager, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
-from ..analysis.leaks import LeakCheck, LeakReport
-from ..comparison.metrics import CATALOGUE, get_metric
-from ..errors import ConfigError, GoperfAssertionError
-from ..load.scenario import Model, Request, Scenario
-from .capture import CaptureOptions, Round, capture_round, model_from
+from ..analysis.measurement import Measurement, MeasureSpec, Round
+from ..analysis.window import analyse_window
+from ..load.engine import run_load
+from ..load.result import LoadResult
+from .capture import CaptureOptions, capture_window
+from .files import save_window
+from .leakcheck import LeakCheck
 
 if TYPE_CHECKING:
     from .service import GoService
 
-__all__ = ["DEFAULT_METRICS", "Measurement", "as_scenario", "measure"]
+__all__ = ["ROUND_CAPTURE", "measure", "measure_round"]
 
-# What every measurement records for baselines; hot_share:<fn> metrics are added per test.
-DEFAULT_METRICS = tuple(CATALOGUE)
-
-
-class _MedianView:
-    """Attribute access that answers the median across rounds of a per-round record."""
-
-    def __init__(self, what: str, records: Sequence[Any]) -> None:
-        self._what = what
-        self._records = [r for r in records if r is not None]
-
-    def __getattr__(self, name: str) -> float:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        if not self._records:
-            raise ConfigError(f"no round captured {self._what}: enable it in the measurement")
-        if not hasattr(self._records[0], name) and hasattr(self._records[0], f"{name}_ns"):
-            name = f"{name}_ns"  # sched_latency.p99 is sched_latency.p99_ns (nanoseconds)
-        values = [getattr(r, name) for r in self._records]
-        if not all(isinstance(v, (int, float)) for v in values):
-            raise AttributeError(f"{self._what}.{name} is not a number")
-        return float(statistics.median(values))
-
-    def per_round(self, name: str) -> list[float]:
-        """Every round's value of ``name``."""
-        return [float(getattr(r, name)) for r in self._records]
+#: What a measurement round captures: everything ``goperf triage`` does but the debug=1 profiles, plus the heap.
+ROUND_CAPTURE = CaptureOptions(heap=True)
 
 
-@dataclass(frozen=True)
-class LatencyView:
-    """Request latency percentiles in milliseconds, median across rounds."""
+def measure_round(
+    service: GoService,
+    spec: MeasureSpec,
+    *,
+    index: int,
+    directory: Path,
+    options: CaptureOptions = ROUND_CAPTURE,
+    max_requests: int | None = None,
+) -> Round:
+    """One round: ``spec.warmup`` seconds of load, then a ``spec.window`` second window captured under it."""
 
-    p50_ms: float
-    p90_ms: float
-    p99_ms: float
-    max_ms: float
+    def load() -> LoadResult:
+        return run_load(service.url, spec.load, model=spec.model, duration=spec.window, warmup=spec.warmup,
+                        max_requests=max_requests)
 
-    # result.latency.p99 reads as the issue's examples do: milliseconds.
-    p50 = property(lambda self: self.p50_ms)
-    p90 = property(lambda self: self.p90_ms)
-    p99 = property(lambda self: self.p99_ms)
-    max = property(lambda self: self.max_ms)
-
-
-@dataclass(frozen=True)
-class Measurement:
-    """The rounds of one ``measure`` call (warm-up rounds excluded)."""
-
-    rounds: tuple[Round, ...]
-    window: float
-    scenario: Scenario
-    model: Model
-    directory: Path
-    warmup_rounds: int = 0
-    tracked: tuple[str, ...] = ()
-    leak_report: LeakReport | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    # ------------------------------------------------------------------ values
-
-    def values(self, metric: str) -> list[float]:
-        """Every round's value of the catalogued ``metric`` (rounds without the data are skipped)."""
-        m = get_metric(metric)
-        return [v for v in (m.value(r) for r in self.rounds) if v is not None]
-
-    def median(self, metric: str) -> float:
-        values = self.values(metric)
-        if not values:
-            raise ConfigError(f"no round has a value for {metric!r}: is its capture enabled?")
-        return float(statistics.median(values))
-
-    def metric_names(self) -> list[str]:
-        """The metrics this measurement records for baselines."""
-        names = [n for n in DEFAULT_METRICS if self.values(n)]
-        return names + [n for n in self.tracked if n not in names]
-
-    @property
-    def runnable(self) -> _MedianView:
-        """Runnable goroutines (``mean``, ``p50``, ``p95``, ``p99``, ``max``), median across rounds."""
-        return _MedianView("an execution trace", [r.trace.runnable if r.trace else None for r in self.rounds])
-
-    @property
-    def runnable_per_p(self) -> _MedianView:
-        return _MedianView("an execution trace", [r.trace.runnable_per_p if r.trace else None for r in self.rounds])
-
-    @property
-    def sched_latency(self) -> _MedianView:
-        """Scheduling latency (``p50_ns`` ... ``max_ns``, ``total_ns``, ``count``), median across rounds."""
-        return _MedianView("an execution trace", [r.trace.sched_latency if r.trace else None for r in self.rounds])
-
-    @property
-    def trace(self) -> _MedianView:
-        """Any numeric field of the trace metrics (``utilisation``, ``gc_share`` ...), median across rounds."""
-        return _MedianView("an execution trace", [r.trace for r in self.rounds])
-
-    @property
-    def latency(self) -> LatencyView:
-        """Request latency percentiles (ms), median across rounds."""
-        loads = [r.load for r in self.rounds if r.load is not None and r.load.completed]
-        if not loads:
-            raise ConfigError("no round completed a request: check the load scenario")
-        med = lambda p: float(statistics.median(l.latency.percentile(p) / 1e6 for l in loads))  # noqa: E731
-        return LatencyView(med(50), med(90), med(99), float(statistics.median(l.latency.max_ns / 1e6 for l in loads)))
-
-    @property
-    def throughput(self) -> float:
-        """Completed requests per second, median across rounds."""
-        return self.median("throughput")
-
-    def hot_share(self, which: str | Sequence[str], *, cum: bool = False) -> float:
-        """CPU share of the function(s) ``which`` (name, glob or ``re:`` pattern), median across rounds."""
-        shares = [r.hot_share(which, cum=cum) for r in self.rounds if r.cpu is not None]
-        if not shares:
-            raise ConfigError("no round captured a CPU profile")
-        return float(statistics.median(shares))
-
-    def class_share(self, cls: str) -> float:
-        """CPU share of ``user``, ``stdlib``, ``runtime`` or ``module`` code, median across rounds."""
-        return self.median(f"class_share:{cls}")
-
-    # ------------------------------------------------------------------ assertions
-
-    def _where(self) -> str:
-        return f"{len(self.rounds)} round(s) of {self.window:g} s; files in {self.directory}"
-
-    def assert_metric(self, metric: str, *, max: float | None = None, min: float | None = None) -> None:
-        """Fail when the median of ``metric`` across rounds is above ``max`` or below ``min``."""
-        value = self.median(metric)
-        unit = get_metric(metric).unit
-        per_round = ", ".join(f"{v:.4g}" for v in self.values(metric))
-        if max is not None and value > max:
-            raise GoperfAssertionError(
-                f"{metric} = {value:.4g} {unit} (median; rounds: {per_round}) exceeds the limit {max:g} {unit} "
-                f"in {self._where()}"
-            )
-        if min is not None and value < min:
-            raise GoperfAssertionError(
-                f"{metric} = {value:.4g} {unit} (median; rounds: {per_round}) is below the limit {min:g} {unit} "
-                f"in {self._where()}"
-            )
-
-    def assert_runnable_below(self, limit: float, *, stat: str = "p99", per_p: bool = False) -> None:
-        """Fail when runnable goroutines (``stat`` of the trace, median across rounds) exceed ``limit``."""
-        name = f"runnable_per_p.{stat}" if per_p else f"runnable.{stat}"
-        view = self.runnable_per_p if per_p else self.runnable
-        value = getattr(view, stat)
-        if value > limit:
-            raise GoperfAssertionError(
-                f"{name} = {value:.2f} goroutines (median; rounds: "
-                f"{', '.join(f'{v:.2f}' for v in view.per_round(stat))}) exceeds the limit {limit:g} "
-                f"in {self._where()}; traces: {', '.join(str(r.files.trace) for r in self.rounds if r.files.trace)}"
-            )
-
-    def assert_sched_latency_below(self, limit_ns: float, *, stat: str = "p99_ns") -> None:
-        """Fail when scheduling latency (``stat``, median across rounds) exceeds ``limit_ns``."""
-        value = getattr(self.sched_latency, stat)
-        if value > limit_ns:
-            raise GoperfAssertionError(
-                f"scheduling latency {stat} = {value / 1e3:.1f} us (median) exceeds the limit "
-                f"{limit_ns / 1e3:.1f} us in {self._where()}"
-            )
-
-    def assert_hot_share_below(self, which: str | Sequence[str], max_share: float, *, cum: bool = False) -> None:
-        """Fail when the CPU share of ``which`` (median across rounds) exceeds ``max_share``, listing the top functions."""
-        value = self.hot_share(which, cum=cum)
-        if value > max_share:
-            from ..analysis.profile_checks import format_top
-
-            last = next(r for r in reversed(self.rounds) if r.cpu is not None)
-            raise GoperfAssertionError(
-                f"{'cumulative' if cum else 'flat'} CPU share of {which} = {value:.1%} (median) exceeds the limit "
-                f"{max_share:.1%} in {self._where()}\ntop functions of the last round:\n{format_top(last.cpu, 8)}"
-            )
-
-
-def as_scenario(load: Scenario | Request | str | Iterable[Any] | None) -> Scenario:
-    """A scenario from a scenario, a request, a path, or a list of those / (path, weight) pairs."""
-    if isinstance(load, Scenario):
-        return load
-    if load is None:
-        return Scenario([Request("GET", "/")])
-    if isinstance(load, Request):
-        return Scenario([load])
-    if isinstance(load, str):
-        return Scenario([Request("GET", load)])
-    requests = []
-    for item in load:
-        if isinstance(item, Request):
-            requests.append(item)
-        elif isinstance(item, str):
-            requests.append(Request("GET", item))
-        elif isinstance(item, tuple) and len(item) == 2:
-            requests.append(Request("GET", item[0], weight=item[1]))
-        else:
-            raise ConfigError(f"cannot turn {item!r} into a request: use a path, (path, weight) or Request(...)")
-    return Scenario(requests)
+    raw = capture_window(
+        service.pprof,
+        seconds=spec.window,
+        load=load,
+        warmup=spec.warmup,
+        options=options,
+        check_alive=service.check_alive,
+        source=service.url,
+    )
+    files = save_window(raw, directory)
+    return Round.of(index, analyse_window(raw, main_module=service.main_module), files)
 
 
 def measure(
     service: GoService,
-    load: Scenario | Request | str | Iterable[Any] | None,
+    spec: MeasureSpec,
     *,
     directory: Path,
-    rounds: int = 5,
-    window: float = 2.0,
-    warmup: float = 1.0,
-    warmup_rounds: int = 0,
-    rate: float | None = None,
-    concurrency: int | None = None,
-    track: Sequence[str] = (),
-    check_leaks: bool = True,
-    leak_settle_timeout: float = 5.0,
-    options: CaptureOptions = CaptureOptions(),
-    main_module: str | None = None,
-    window_lock: ContextManager[Any] | None = None,
+    options: CaptureOptions = ROUND_CAPTURE,
+    window_lock: AbstractContextManager[Any] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> Measurement:
-    """Run ``warmup_rounds`` + ``rounds`` measurement rounds against ``service``.
+    """Run ``spec.warmup_rounds`` + ``spec.rounds`` measurement rounds against ``service``.
 
     ``window_lock`` is held around each round, so measurement windows of
-    parallel test processes never overlap. With ``check_leaks`` the whole
+    parallel test processes never overlap. With ``spec.check_leaks`` the whole
     measurement is wrapped in a goroutine-leak check (leaks fail on their own).
     """
-    if rounds < 1 or warmup_rounds < 0:
-        raise ConfigError(f"rounds must be >= 1 and warmup_rounds >= 0, got {rounds} and {warmup_rounds}")
-    for name in track:
-        get_metric(name)  # unknown metric names fail before any load runs
-    scenario = as_scenario(load)
-    model = model_from(rate, concurrency)
-    leak = LeakCheck(service, settle_timeout=leak_settle_timeout, artifacts_dir=directory / "leak") if check_leaks else None
+    leak = LeakCheck(service, artifacts_dir=directory / "leak") if spec.check_leaks else None
     if leak is not None:
         leak.__enter__()
     lock = window_lock or contextlib.nullcontext()
     taken: list[Round] = []
-    for i in range(warmup_rounds + rounds):
+    total = spec.warmup_rounds + spec.rounds
+    for i in range(total):
+        warm = i < spec.warmup_rounds
+        if progress is not None:
+            progress(f"round {i + 1}/{total}{' (warm-up)' if warm else ''}: {spec.warmup:g} s warm-up, "
+                     f"{spec.window:g} s window")
         with lock:
-            r = capture_round(
-                service,
-                scenario,
-                model,
-                window=window,
-                warmup=warmup,
-                directory=directory / f"round-{i:02d}{'-warmup' if i < warmup_rounds else ''}",
-                index=i,
-                options=options,
-                main_module=main_module,
-            )
-        if i >= warmup_rounds:
+            r = measure_round(service, spec, index=i, options=options,
+                              directory=directory / f"round-{i:02d}{'-warmup' if warm else ''}")
+        if not warm:
             taken.append(r)
     report = leak.check() if leak is not None else None
     return Measurement(
         rounds=tuple(taken),
-        window=float(window),
-        scenario=scenario,
-        model=model,
+        window=float(spec.window),
+        scenario=spec.load,
+        model=spec.model,
         directory=directory,
-        warmup_rounds=warmup_rounds,
-        tracked=tuple(track),
+        warmup_rounds=spec.warmup_rounds,
+        tracked=spec.recorded,
         leak_report=report,
+        spec=spec,
+        go_version=service.go_version or None,
     )

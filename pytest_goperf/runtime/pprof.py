@@ -1,26 +1,43 @@
-"""One HTTP client for a service's ``/debug/pprof/*`` endpoints.
+"""The one HTTP client for a service's ``/debug/pprof/*`` endpoints.
 
-Every request goes on a fresh connection that is closed after the response:
-no idle keep-alive connection of ours is left in the service, so its serving
-goroutine never shows up in the next goroutine dump as a "leak".
+Used by the service fixture, leak checks, measurement rounds and ``goperf
+triage`` alike. Every request:
+
+- goes on a fresh connection that is closed after the response, so no idle
+  keep-alive connection of ours is left in the service to show up in the next
+  goroutine dump as a "leak";
+- has a timeout, and its body is read as a stream and cut off at
+  ``max_bytes`` (a runaway answer fails with a message instead of filling the
+  memory);
+- never goes through a proxy from the environment (loopback services).
+
+Failures are :class:`~pytest_goperf.errors.PprofError` with the HTTP
+``status`` as a field (``None`` when the service could not be reached).
 """
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import httpx
 
 from ..errors import PprofError
 
-__all__ = ["PprofClient"]
+__all__ = ["DEFAULT_MAX_BYTES", "PprofClient"]
+
+#: Largest body accepted by default: an execution trace of a busy service is a few MB a second.
+DEFAULT_MAX_BYTES = 256 << 20
+
+Params = Mapping[str, "str | int | float"]
 
 
 class PprofClient:
     """Fetches profiles and dumps from ``base_url`` + ``/debug/pprof/...``."""
 
-    def __init__(self, base_url: str, *, timeout: float = 30.0) -> None:
+    def __init__(self, base_url: str, *, timeout: float = 30.0, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.max_bytes = max_bytes
         self._client = httpx.Client(
             timeout=timeout,
             limits=httpx.Limits(max_keepalive_connections=0),
@@ -29,28 +46,57 @@ class PprofClient:
         )
         self._leak_profile: bool | None = None
 
+    def __repr__(self) -> str:
+        return f"<PprofClient {self.base_url}>"
+
     def close(self) -> None:
+        """Close the underlying HTTP client (its connections are never kept anyway)."""
         self._client.close()
 
-    def get(self, name: str, params: Mapping[str, str | int | float] | None = None, *, timeout: float | None = None) -> bytes:
-        """GET ``/debug/pprof/<name>`` and return the body; errors become :class:`PprofError`."""
-        url = f"{self.base_url}/debug/pprof/{name}"
+    def url_of(self, name: str) -> str:
+        """The full URL of the endpoint ``name`` (``""`` is the index)."""
+        return f"{self.base_url}/debug/pprof/{name}"
+
+    def get(
+        self,
+        name: str,
+        params: Params | None = None,
+        *,
+        timeout: float | None = None,
+        max_bytes: int | None = None,
+    ) -> bytes:
+        """GET ``/debug/pprof/<name>`` and return the body.
+
+        :raises PprofError: the endpoint answered another status than 200
+            (``status`` set), sent more than ``max_bytes``, did not answer
+            within ``timeout`` seconds, or could not be reached.
+        """
+        url = self.url_of(name)
+        limit = self.max_bytes if max_bytes is None else max_bytes
+        wait = self.timeout if timeout is None else timeout
         try:
-            resp = self._client.get(url, params=params, timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT)
+            with self._client.stream("GET", url, params=dict(params or {}), timeout=wait) as resp:
+                if resp.status_code != 200:
+                    body = resp.read()[:300].decode("utf-8", "replace").strip()
+                    raise _status_error(url, resp.status_code, body)
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in resp.iter_bytes():
+                    size += len(chunk)
+                    if size > limit:
+                        raise PprofError(
+                            f"{url} sent more than {limit} bytes: capture stopped there "
+                            "(use a shorter window, or raise the size limit)",
+                            status=200, url=url,
+                        )
+                    chunks.append(chunk)
+                return b"".join(chunks)
         except httpx.TimeoutException:
-            raise PprofError(f"{url} did not answer in time: the service may be overloaded or stuck") from None
-        except httpx.HTTPError as exc:
-            raise PprofError(f"cannot reach {url}: {exc}; is the service running?") from None
-        if resp.status_code == 404:
             raise PprofError(
-                f"{url} answered 404: pprof is not enabled on this listener. Import _ \"net/http/pprof\" "
-                "(or register its handlers on your mux); if pprof is served on a separate listener, pass "
-                "{pprof_addr} in [tool.goperf] args or --goperf-pprof-url"
-            )
-        if resp.status_code != 200:
-            body = resp.text.strip()[:300]
-            raise PprofError(f"{url} answered {resp.status_code}: {body}")
-        return resp.content
+                f"{url} did not answer within {wait:g} s: the service may be overloaded or stuck", url=url
+            ) from None
+        except httpx.HTTPError as exc:
+            raise PprofError(f"cannot reach {url}: {exc}; is the service running?", url=url) from None
 
     def check_enabled(self) -> None:
         """Raise :class:`PprofError` unless the pprof index answers."""
@@ -67,7 +113,7 @@ class PprofClient:
                 self.get("goroutineleak", {"debug": 1})
                 self._leak_profile = True
             except PprofError as exc:
-                if "404" not in str(exc):
+                if exc.status != 404:
                     raise
                 self._leak_profile = False
         return self._leak_profile
@@ -77,3 +123,15 @@ class PprofClient:
         if not self.has_leak_profile():
             return None
         return self.get("goroutineleak", {"debug": 2}).decode("utf-8", "replace")
+
+
+def _status_error(url: str, status: int, body: str) -> PprofError:
+    if status == 404:
+        return PprofError(
+            f"{url} answered 404: this endpoint is not served on this listener. For the pprof endpoints, import "
+            "_ \"net/http/pprof\" (or register its handlers on your mux); if pprof is served on a separate "
+            "listener, pass {pprof_addr} in [tool.goperf] args or --goperf-pprof-url. The goroutineleak "
+            "profile needs Go 1.27, or 1.26 built with GOEXPERIMENT=goroutineleakprofile",
+            status=status, url=url,
+        )
+    return PprofError(f"{url} answered {status}: {body}", status=status, url=url)

@@ -12,6 +12,7 @@ are swept at interpreter exit otherwise.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import ctypes
 import os
 import signal
@@ -19,13 +20,21 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import httpx
 
-from ..errors import ConfigError, PprofError, ServiceDiedError, ServiceStartError
+from ..analysis.leaks import LeakPolicy
+from ..errors import (
+    ConfigError,
+    GoperfError,
+    PprofError,
+    ServiceDiedError,
+    ServiceStartError,
+)
 from .pprof import PprofClient
 
 if TYPE_CHECKING:
@@ -35,7 +44,7 @@ __all__ = ["GoService", "ServiceSpec", "start_service"]
 
 LOOPBACK = "127.0.0.1"
 _PORT_CLASH = ("address already in use", "bind: address", "EADDRINUSE")
-_live: dict[int, subprocess.Popen] = {}
+_live: dict[int, subprocess.Popen[bytes]] = {}
 
 
 @dataclass(frozen=True)
@@ -55,7 +64,8 @@ class ServiceSpec:
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
@@ -69,10 +79,8 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
 def _sweep() -> None:
     for pid, proc in list(_live.items()):
         if proc.poll() is None:
-            try:
+            with contextlib.suppress(OSError):
                 os.killpg(pid, signal.SIGKILL)
-            except OSError:
-                pass
             proc.wait()
     _live.clear()
 
@@ -104,10 +112,13 @@ class GoService:
         url: str,
         pprof_url: str | None = None,
         *,
-        process: subprocess.Popen | None = None,
+        process: subprocess.Popen[bytes] | None = None,
         log_path: Path | None = None,
         spec: ServiceSpec | None = None,
         argv: Sequence[str] = (),
+        go_version: str = "",
+        leak_policy: LeakPolicy | None = None,
+        main_module: str | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.pprof_url = (pprof_url or url).rstrip("/")
@@ -118,13 +129,28 @@ class GoService:
         self._client: httpx.Client | None = None
         self.pprof = PprofClient(self.pprof_url)
         self.stop_status: int | None = None
-        self.go_version = ""  # the toolchain that built it ("" when attached)
-        # Leak-check defaults from the project's [tool.goperf.leak] (set by the plugin).
-        self.leak_ignore: tuple[object, ...] = ()
-        self.leak_settle_timeout: float | None = None
+        self.go_version = go_version  # the toolchain that built it ("" when attached)
+        #: How leak checks on this service judge (the project's [tool.goperf.leak] for a plugin service).
+        self.leak_policy = leak_policy or LeakPolicy()
+        self._main_module = main_module
+        self._main_module_read = main_module is not None
 
     def __repr__(self) -> str:
         return f"<GoService {self.url} pid={self.pid}>"
+
+    @property
+    def main_module(self) -> str | None:
+        """The service's main module path (its packages count as user code), from the binary's build info."""
+        if not self._main_module_read:
+            self._main_module_read = True
+            if self.spec is not None:
+                from ..formats.profile._buildinfo import read_build_info_file
+
+                try:
+                    self._main_module = read_build_info_file(self.spec.binary).main_module or None
+                except GoperfError:
+                    self._main_module = None
+        return self._main_module
 
     @property
     def pid(self) -> int | None:
@@ -204,7 +230,7 @@ class GoService:
         self._process, self.pprof, self.stop_status = other._process, other.pprof, None
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except OSError:
@@ -228,7 +254,14 @@ def describe_exit(code: int | None, log_path: Path | None, tail: str) -> str:
     return f"the Go service {status}{where}{body}"
 
 
-def start_service(spec: ServiceSpec, log_path: Path, *, attempts: int = 3) -> GoService:
+def start_service(
+    spec: ServiceSpec,
+    log_path: Path,
+    *,
+    attempts: int = 3,
+    go_version: str = "",
+    leak_policy: LeakPolicy | None = None,
+) -> GoService:
     """Start ``spec`` on free loopback ports and wait until it is ready.
 
     Retries with new ports when the chosen port was taken meanwhile (another
@@ -252,7 +285,8 @@ def start_service(spec: ServiceSpec, log_path: Path, *, attempts: int = 3) -> Go
         env = dict(os.environ)
         env.update({k: _render([v], ports)[0] for k, v in spec.env.items()})
         url = f"http://{LOOPBACK}:{port}"
-        pprof_url = f"http://{LOOPBACK}:{pprof_port}" if "{pprof_" in joined or any("{pprof_" in v for v in spec.env.values()) else url
+        separate = "{pprof_" in joined or any("{pprof_" in v for v in spec.env.values())
+        pprof_url = f"http://{LOOPBACK}:{pprof_port}" if separate else url
         with log_path.open("ab") as log:
             log.write(f"--- goperf: starting {' '.join(argv)}\n".encode())
             log.flush()
@@ -267,7 +301,8 @@ def start_service(spec: ServiceSpec, log_path: Path, *, attempts: int = 3) -> Go
                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
         _live[proc.pid] = proc
-        service = GoService(url, pprof_url, process=proc, log_path=log_path, spec=spec, argv=argv)
+        service = GoService(url, pprof_url, process=proc, log_path=log_path, spec=spec, argv=argv,
+                            go_version=go_version, leak_policy=leak_policy)
         try:
             _wait_ready(service, spec)
             return service

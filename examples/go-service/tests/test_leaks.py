@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_goperf import GoroutineLeakError
-from pytest_goperf.analysis.leaks import assert_no_goroutine_leak
-from pytest_goperf.config import IgnoreSpec
+from pytest_goperf import GoroutineLeakError, IgnoreSpec, assert_no_goroutine_leak
 
 
 def test_store_round_trip_does_not_leak(go_service):

@@ -1,7 +1,8 @@
 """The findings engine: pure functions from one window's records to ranked findings with evidence.
 
-Input: a :class:`~._input.TriageInput` (bytes of the trace and CPU profile,
-parsed dumps). Output: a :class:`Triage` with the goroutine clusters, every
+Input: one window, as raw bytes (:class:`~pytest_goperf.formats.window.RawWindow`)
+or already analysed (:class:`~pytest_goperf.analysis.window.WindowAnalysis`,
+with its timeline). Output: a :class:`Triage` with the goroutine clusters, every
 rule's measured value, and the findings above ``info``, most likely root
 cause first (level, then how far past its error threshold), each with its
 evidence and the stories of a few goroutines aligned between the dump and
@@ -11,19 +12,20 @@ the trace by goroutine id.
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...errors import ParseError
-from ...formats.goroutines import Goroutine, group_goroutines
-from ...formats.profile._decode import read_profile
-from ...runtime.triage_input import TriageInput
-from ..functions import FunctionTable, profile_table
-from ..timeline import TraceTimeline, _Goroutines, metrics_and_timeline, trace_timeline
+from ...errors import UsageError
+from ...formats.goroutines import Goroutine
+from ...formats.window import RawWindow
+from ..functions import FunctionTable, function_table
+from ..go_runtime import BLOCKED_STATES, LOCK_FRAMES, LOCK_STATES, is_lock_frame, is_lock_handoff
+from ..groups import by_stack_prefix, group_goroutines
+from ..timeline import TraceTimeline, _Goroutines
 from ..trace_metrics import TraceMetrics
+from ..window import WindowAnalysis, analyse_window
 from .rules import (
     LOCK_WAKEUP_SHARE,
     MIN_CPU_SAMPLES,
@@ -36,33 +38,12 @@ from .rules import (
 
 __all__ = ["Cluster", "Evidence", "Finding", "GoroutineStory", "Measure", "Triage", "analyse"]
 
-#: Dump states of goroutines parked until someone else acts: the ones a leak is made of.
-#: IO wait, sleep and syscall are left out: a server idles in them by design.
-BLOCKED_STATES: frozenset[str] = frozenset({
-    "chan receive", "chan send", "chan receive (nil chan)", "chan send (nil chan)", "select",
-    "select (no cases)", "sync.Cond.Wait", "sync.Mutex.Lock", "sync.RWMutex.Lock", "sync.RWMutex.RLock",
-    "semacquire", "sync.WaitGroup.Wait",
-})
-#: Dump states of goroutines waiting on a lock.
-LOCK_STATES: frozenset[str] = frozenset({"sync.Mutex.Lock", "sync.RWMutex.Lock", "sync.RWMutex.RLock", "semacquire"})
-#: Frames that make a CPU sample count as allocation, GC or lock work (regular expressions of the
-#: profile engine's warning rules are reused for the shares; these pick the goroutines to show).
+#: Frames that pick the goroutines shown for allocation and lock findings.
 ALLOC_FUNCTIONS = ("runtime.mallocgc",)
 LOCK_FUNCTIONS = ("sync.(*Mutex).lockSlow", "internal/sync.(*Mutex).lockSlow", "sync.(*Mutex).Lock",
-                  "internal/sync.(*Mutex).Lock", "runtime.futex")
-#: Frames of goroutines contending for a sync lock. Bare runtime.futex is left out: the
-#: scheduler uses it to park and wake threads in every busy server (11 % of a healthy
-#: example service's CPU under load), so alone it says nothing about locks.
-LOCK_RE = re.compile(
-    r"(internal/)?sync\.\(\*(RW)?Mutex\)\.(Lock|Unlock|lockSlow|unlockSlow|rUnlockSlow|RLock|RUnlock)"
-    r"|(internal/)?sync\.runtime_(Semacquire|SemacquireMutex|SemacquireRWMutex|SemacquireRWMutexR|Semrelease)"
-    r"|runtime\.(semacquire1|semrelease1)"
-)
-LOCK_PATTERN = "re:" + LOCK_RE.pattern
-#: Frames kept for a cluster's key: goroutines whose innermost frames agree are one cluster.
-PREFIX_FRAMES = 4
+                  "internal/sync.(*Mutex).Lock")
+LOCK_PATTERN = "re:" + LOCK_FRAMES
 STORIES = 3  # goroutines shown per finding
-CLUSTERS_SHOWN = 8  # in the terminal table
 SPIN_SHARE = 0.9
 
 
@@ -174,6 +155,12 @@ class Triage:
         """The findings strictly above ``level``."""
         return tuple(f for f in self.findings if level_rank(f.level) > level_rank(level))
 
+    def to_text(self) -> str:
+        """The root-cause table, then each finding's evidence (:func:`pytest_goperf.report.text.triage_text`)."""
+        from ...report.text import triage_text
+
+        return triage_text(self)
+
     def to_json(self) -> dict[str, Any]:
         """Stable keys, documented in docs/triage.md."""
         m = self.metrics
@@ -204,80 +191,9 @@ class Triage:
             "notes": list(self.notes),
         }
 
-    def to_text(self) -> str:
-        """The root-cause table, then each finding's evidence."""
-        out = [f"goperf triage of {self.source}"]
-        head = []
-        if self.seconds:
-            head.append(f"window {self.seconds:g} s")
-        if self.gomaxprocs:
-            head.append(f"GOMAXPROCS {self.gomaxprocs}")
-        if self.cpu_utilisation is not None:
-            head.append(f"CPU {self.cpu_utilisation:.0%} of the processors")
-        head.append(f"{self.goroutine_count} goroutines")
-        out.append(", ".join(head))
-        out.append("")
-        if not self.findings:
-            out.append("no finding: nothing above its threshold in this window")
-        else:
-            rows = [("#", "level", "finding", "value", "evidence")]
-            for i, f in enumerate(self.findings, 1):
-                rows.append((str(i), f.level, f.title, _fmt(f.value), f.summary))
-            widths = [max(len(r[k]) for r in rows) for k in range(4)]
-            for r in rows:
-                out.append("  ".join(r[k].ljust(widths[k]) for k in range(4)) + "  " + r[4])
-        for i, f in enumerate(self.findings, 1):
-            out.append("")
-            out.append(f"{i}. [{f.level}] {f.title}: {f.summary}")
-            for e in f.evidence:
-                out.append(f"   {e.label}: {e.value}")
-            for s in f.stories:
-                out.append(f"   goroutine {s.id}: {_story_line(s)}")
-            out.append(f"   what to do: {f.advice}")
-        if self.clusters:
-            out.append("")
-            out.append("goroutine clusters (end dump, largest first):")
-            for c in self.clusters[:CLUSTERS_SHOWN]:
-                extra = []
-                if c.max_wait_minutes:
-                    extra.append(f"waiting up to {c.max_wait_minutes} min")
-                if c.grew:
-                    extra.append(f"grew by {c.grew}")
-                if c.leaked:
-                    extra.append(f"{c.leaked} leaked")
-                created = f" <- {c.created_by.split(' ')[0]}" if c.created_by else ""
-                out.append(f"  {c.count:6d}  [{c.state}] {c.top_function}{created}"
-                           + (f" ({', '.join(extra)})" if extra else ""))
-        for n in self.notes:
-            out.append(f"note: {n}")
-        return "\n".join(out)
-
-
-def _fmt(v: float) -> str:
-    if abs(v) >= 100 or (v == int(v) and abs(v) >= 1):
-        return f"{v:.0f}"
-    return f"{v:.1f}" if abs(v) >= 10 else f"{v:.3g}"
-
 
 def _ms(ns: float) -> str:
     return f"{ns / 1e6:.3g} ms" if ns < 1e9 else f"{ns / 1e9:.3g} s"
-
-
-def _story_line(s: GoroutineStory) -> str:
-    parts = []
-    if s.state is not None:
-        parts.append(f"[{s.state}{', leaked' if s.leaked else ''}] at the end")
-    if s.created_ns is not None:
-        who = f" by goroutine {s.creator}" if s.creator is not None else ""
-        where = f" at {s.creator_stack[0]}" if s.creator_stack else ""
-        parts.append(f"created {_ms(s.created_ns)} into the window{who}{where}")
-    elif s.created_by:
-        parts.append(f"created by {s.created_by}")
-    if s.state_ns:
-        parts.append(", ".join(f"{k} {_ms(v)}" for k, v in s.state_ns))
-    if s.cpu_samples:
-        parts.append(f"{s.cpu_samples} CPU samples")
-    return "; ".join(parts)
 
 
 def _finding_json(f: Finding) -> dict[str, Any]:
@@ -311,42 +227,29 @@ def _cluster_json(c: Cluster) -> dict[str, Any]:
 # Analysis.
 
 
-def _key(g: Goroutine) -> tuple[str, tuple[str, ...], str]:
-    return (g.state, tuple(f.function for f in g.frames[:PREFIX_FRAMES]), g.created_by.function if g.created_by else "")
-
-
 def clusters_of(end: Sequence[Goroutine], start: Sequence[Goroutine] = (),
                 timeline: TraceTimeline | None = None) -> tuple[Cluster, ...]:
-    """Cluster the end dump by state, innermost frames and creator; largest first."""
-    before: dict[tuple[str, tuple[str, ...], str], int] = {}
-    for g in start:
-        k = _key(g)
-        before[k] = before.get(k, 0) + 1
-    buckets: dict[tuple[str, tuple[str, ...], str], list[Goroutine]] = {}
-    for g in end:
-        buckets.setdefault(_key(g), []).append(g)
+    """Cluster the end dump by state, innermost frames and creator (:func:`~..groups.by_stack_prefix`); largest first."""
+    before = Counter(by_stack_prefix(g) for g in start)
     out = []
-    for k, members in buckets.items():
-        # group_goroutines keeps the first member's frames (with files); one group per bucket here.
-        first = group_goroutines(members[:1])[0]
+    for grp in group_goroutines(end, by_stack_prefix):
         ran = None
         samples = 0
         if timeline is not None:
             ran = 0
-            for g in members:
-                t = timeline.goroutines.get(g.id)
+            for gid in grp.ids:
+                t = timeline.goroutines.get(gid)
                 if t is not None:
                     ran += t.state_ns.get("running", 0)
                     samples += t.cpu_samples
         out.append(Cluster(
-            state=first.state, count=len(members), top_function=first.top_function,
-            stack=tuple(str(f) for f in first.frames[:12]),
-            created_by=str(first.created_by) if first.created_by else None,
-            ids=tuple(sorted(g.id for g in members)), max_wait_minutes=max(g.wait_minutes for g in members),
-            leaked=sum(1 for g in members if g.leaked), grew=len(members) - before.get(k, 0) if start else None,
+            state=grp.state, count=grp.count, top_function=grp.top_function,
+            stack=tuple(str(f) for f in grp.frames[:12]),
+            created_by=str(grp.created_by) if grp.created_by else None,
+            ids=grp.ids, max_wait_minutes=grp.max_wait_minutes,
+            leaked=grp.leaked, grew=grp.count - before.get(grp.key, 0) if start else None,
             ran_ns=ran, cpu_samples=samples,
         ))
-    out.sort(key=lambda c: (-c.count, c.state, c.top_function, c.ids[:1]))
     return tuple(out)
 
 
@@ -389,28 +292,26 @@ def _samples_by_goroutine(metrics: TraceMetrics | None, functions: Iterable[str]
     return [g for g, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
-def analyse(inp: TriageInput, *, rules: Sequence[Rule] = RULES, main_module: str | None = None,
-            metrics: TraceMetrics | None = None, cpu: FunctionTable | None = None) -> Triage:
-    """Analyse one window. ``metrics``/``cpu`` may be passed when already computed (pytest rounds)."""
-    notes = list(inp.notes)
-    timeline = None
-    if inp.trace is not None:
-        with _naming("the execution trace (trace.out)"):
-            if metrics is None:
-                metrics, timeline = metrics_and_timeline(inp.trace)  # one read of the trace for both
-            else:
-                timeline = trace_timeline(inp.trace)
-    if cpu is None and inp.cpu_profile is not None:
-        with _naming("the CPU profile (cpu.pprof)"):
-            profile = read_profile(inp.cpu_profile)
-        cpu = profile_table(profile, main_module=main_module)
-        profile_seconds = profile.duration_seconds or inp.seconds
+def analyse(window: RawWindow | WindowAnalysis, *, rules: Sequence[Rule] = RULES,
+            main_module: str | None = None) -> Triage:
+    """Analyse one window: its bytes (read here, with the trace's timeline) or its records."""
+    if isinstance(window, RawWindow):
+        window = analyse_window(window, main_module=main_module, timeline=True)
+    elif window.trace is not None and window.timeline is None:
+        raise UsageError("triage needs the trace's timeline: analyse the window with analyse_window(raw, timeline=True)")
+    inp = window
+    raw = window.raw
+    notes = list(raw.notes)
+    metrics = window.trace
+    timeline = window.timeline
+    cpu = window.cpu
+    main_module = window.main_module if main_module is None else main_module
+    if cpu is not None:
+        profile_seconds = window.cpu_seconds or raw.seconds
     else:
-        profile_seconds = inp.seconds or (metrics.duration_ns / 1e9 if metrics else None)
+        profile_seconds = raw.seconds or (metrics.duration_ns / 1e9 if metrics else None)
     if cpu is None and metrics is not None and metrics.cpu_samples:
         notes.append("no CPU profile: hot functions come from the execution trace's CPU samples")
-        from ..functions import function_table
-
         cpu = function_table((([f.function for f in s.stack], 1) for s in metrics.cpu_samples if s.stack),
                              main_module=main_module, sample_type="samples", unit="count")
     gomaxprocs = metrics.gomaxprocs if metrics is not None else None
@@ -420,9 +321,9 @@ def analyse(inp: TriageInput, *, rules: Sequence[Rule] = RULES, main_module: str
     elif metrics is not None:
         utilisation = metrics.utilisation
 
-    dump = {g.id: g for g in inp.goroutines}
+    dump = {g.id: g for g in inp.goroutines_end}
     lock_floor: Level = "info"
-    clusters = clusters_of(inp.goroutines, inp.goroutines_start, timeline)
+    clusters = clusters_of(inp.goroutines_end, inp.goroutines_start, timeline)
     by_key = {r.key: r for r in rules}
     found: list[Finding] = []
     measures: list[Measure] = []
@@ -446,8 +347,9 @@ def analyse(inp: TriageInput, *, rules: Sequence[Rule] = RULES, main_module: str
     leaked = sum(c.leaked for c in leaked_clusters)
     if not leaked and inp.leak_profile is not None:
         leaked = inp.leak_profile.total
-    if inp.leak_profile is not None or any(g.leaked for g in inp.goroutines):
-        ev = [Evidence(f"{c.leaked} leaked in [{c.state}]", f"{c.top_function}" + (f", created by {c.created_by}" if c.created_by else ""))
+    if inp.leak_profile is not None or any(g.leaked for g in inp.goroutines_end):
+        ev = [Evidence(f"{c.leaked} leaked in [{c.state}]",
+                       f"{c.top_function}" + (f", created by {c.created_by}" if c.created_by else ""))
               for c in leaked_clusters[:5]]
         if inp.leak_profile is not None:
             ev.append(Evidence("goroutineleak profile total", str(inp.leak_profile.total)))
@@ -490,7 +392,7 @@ def analyse(inp: TriageInput, *, rules: Sequence[Rule] = RULES, main_module: str
                 if site is not None:
                     ev.append(Evidence(f"{count} goroutines created in the window at",
                                        f"{site.function} {site.file}:{site.line}"))
-        lock_wakeups = sum(st.share for st in sl.top_stacks if any(_is_lock_code(f.function) for f in st.stack))
+        lock_wakeups = sum(st.share for st in sl.top_stacks if any(is_lock_handoff(f.function) for f in st.stack))
         consequence = ""
         if lock_wakeups >= LOCK_WAKEUP_SHARE:
             consequence = (f"; {lock_wakeups:.0%} of the latency is goroutines handed a lock "
@@ -543,8 +445,9 @@ def analyse(inp: TriageInput, *, rules: Sequence[Rule] = RULES, main_module: str
         if gc_share is not None:
             ev.append(Evidence("time with the GC running", f"{gc_share:.0%} of the window"))
         if timeline is not None and timeline.duration_ns:
+            average = timeline.mark_assist_ns / timeline.duration_ns
             ev.append(Evidence("GC mark assists", f"{_ms(timeline.mark_assist_ns)} of goroutine time "
-                                                  f"({timeline.mark_assist_ns / timeline.duration_ns:.2f} goroutines on average)"))
+                                                  f"({average:.2f} goroutines on average)"))
         callers = _callers(cpu, "runtime.mallocgc")
         if callers:
             ev.append(Evidence("allocating functions (cum)", ", ".join(f"{n} {s:.0%}" for n, s in callers)))
@@ -554,7 +457,7 @@ def analyse(inp: TriageInput, *, rules: Sequence[Rule] = RULES, main_module: str
             ev, _samples_by_goroutine(metrics, ALLOC_FUNCTIONS), cap=busy)
 
         lock_share = cpu.hot_share(LOCK_PATTERN, cum=True)
-        lock_names = [f.name for f in cpu.top(len(cpu.functions), cum=True) if LOCK_RE.fullmatch(f.name)]
+        lock_names = [f.name for f in cpu.top(len(cpu.functions), cum=True) if is_lock_frame(f.name)]
         waiting = [c for c in clusters if c.state in LOCK_STATES]
         n_wait = sum(c.count for c in waiting)
         ev = [Evidence("lock frames (cum)", f"{lock_share:.0%} of CPU ({', '.join(lock_names[:4])})"),
@@ -565,7 +468,7 @@ def analyse(inp: TriageInput, *, rules: Sequence[Rule] = RULES, main_module: str
             ev.append(Evidence("locking functions (cum)", ", ".join(f"{n} {s:.0%}" for n, s in lock_callers)))
         if metrics is not None:
             handed = sum(st.share for st in metrics.sched_latency.top_stacks
-                         if any(_is_lock_code(f.function) for f in st.stack))
+                         if any(is_lock_handoff(f.function) for f in st.stack))
             if handed:
                 ev.append(Evidence("scheduling latency of goroutines woken by lock code", f"{handed:.0%}"))
         ids = [i for c in waiting for i in c.ids] or _samples_by_goroutine(metrics, LOCK_FUNCTIONS)
@@ -589,7 +492,7 @@ def analyse(inp: TriageInput, *, rules: Sequence[Rule] = RULES, main_module: str
         # Library code that another rule explains (lock, allocation, syscall frames) is left out here.
         explained = {name for sig in signals.values() if sig.triggered for name in sig.functions}
         std = [f for f in cpu.functions if f.cls == "stdlib" and f.name not in explained
-               and not _is_lock_code(f.name) and "Mutex)." not in f.name]
+               and not is_lock_handoff(f.name) and "Mutex)." not in f.name]
         if std:
             std_share = sum(f.flat_share for f in std)
             add("stdlib_hot", std_share,
@@ -632,20 +535,11 @@ def analyse(inp: TriageInput, *, rules: Sequence[Rule] = RULES, main_module: str
 
     found.sort(key=lambda f: (-level_rank(f.level), -f.score, f.key))
     return Triage(
-        source=inp.source, seconds=inp.seconds or (metrics.duration_ns / 1e9 if metrics else None),
+        source=raw.source, seconds=window.seconds,
         gomaxprocs=gomaxprocs, cpu_utilisation=utilisation, metrics=metrics, timeline=timeline, cpu=cpu,
-        goroutine_count=len(inp.goroutines), clusters=clusters, measures=tuple(measures), findings=tuple(found),
+        goroutine_count=len(inp.goroutines_end), clusters=clusters, measures=tuple(measures), findings=tuple(found),
         notes=tuple(notes), rules=tuple(rules),
     )
-
-
-@contextmanager
-def _naming(what: str) -> Iterator[None]:
-    """Say which file a parse error is about (the engines name the byte offset or line)."""
-    try:
-        yield
-    except ParseError as exc:
-        raise type(exc)(f"{what}: {exc}") from None
 
 
 def _most(timeline: TraceTimeline, state: str, n: int) -> list[int]:
@@ -664,12 +558,6 @@ def _spinning(timeline: TraceTimeline, min_running_ns: int) -> list[int]:
             and not g.state_ns.get("syscall")]
 
 
-def _is_lock_code(function: str) -> bool:
-    """Whether a goroutine made runnable here was handed a lock (Unlock, semrelease)."""
-    return ("Mutex)." in function and "nlock" in function) or function.startswith(
-        ("sync.runtime_Semrelease", "internal/sync.runtime_Semrelease", "runtime.semrelease", "runtime.goyield"))
-
-
 def _first_user(stack: Sequence[str]) -> str | None:
     """The first frame of the service's own code (package main) in a cluster's stack."""
     for s in stack:
@@ -684,7 +572,7 @@ def _callers(cpu: FunctionTable, callee: str, n: int = 3) -> list[tuple[str, flo
         return []
     totals: dict[str, int] = {}
     for st in cpu.stacks:
-        names = [f.name if hasattr(f, "name") else str(f) for f in st.frames]
+        names = [f if isinstance(f, str) else f.function for f in st.frames]
         if callee not in names:
             continue
         seen = set()

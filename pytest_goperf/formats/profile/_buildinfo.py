@@ -123,5 +123,5 @@ def parse_modinfo(go_version: str, text: str) -> BuildInfo:
 
 
 def _module(fields: list[str]) -> Module:
-    fields = fields + ["", "", ""]
+    fields = [*fields, "", "", ""]
     return Module(fields[0], fields[1], fields[2])

@@ -175,7 +175,7 @@ class _Decoder:
         start = 0
         i = 0
         try:
-            for i, (start, end) in enumerate(spans):
+            for i, (start, end) in enumerate(spans):  # noqa: B007 - i is named in the error below
                 append(decode_one(start, end))
         except WireError as exc:
             raise self.fail(f"malformed {what} message #{i}: {exc}", exc.offset) from None
@@ -315,7 +315,7 @@ class _Decoder:
         append = out.append
         i = start = 0
         try:
-            for i, (start, end) in enumerate(spans):
+            for i, (start, end) in enumerate(spans):  # noqa: B007 - i is named in the error below
                 loc_ids: list[int] = []
                 loc_packed = b""
                 values: list[int] = []
@@ -324,7 +324,7 @@ class _Decoder:
                 while pos < end:
                     key = buf[pos]
                     pos += 1
-                    if key == _KEY_LOCATION_PACKED or key == _KEY_VALUE_PACKED or key == _KEY_LABEL:
+                    if key in (_KEY_LOCATION_PACKED, _KEY_VALUE_PACKED, _KEY_LABEL):
                         length = buf[pos]
                         if length < 0x80:
                             pos += 1

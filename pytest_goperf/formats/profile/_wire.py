@@ -82,7 +82,7 @@ def iter_fields(buf: bytes, pos: int, end: int) -> Iterator[tuple[int, int, int,
                 )
             yield number, wire_type, pos, stop
             pos = stop
-        elif wire_type == WT_I64 or wire_type == WT_I32:
+        elif wire_type in (WT_I64, WT_I32):
             size = 8 if wire_type == WT_I64 else 4
             if pos + size > end:
                 raise WireError(f"fixed-size field {number} runs past the end of its message", field_start)

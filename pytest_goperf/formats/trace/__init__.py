@@ -1,43 +1,8 @@
-"""Execution traces: an independent reader of the Go 1.22-1.27 trace format and scheduler metrics.
+"""Execution traces: an independent reader of the Go 1.22-1.27 trace format.
 
-Public API::
-
-    metrics = compute_metrics(open("trace.out", "rb").read())
-    metrics.runnable.p99, metrics.sched_latency.p99_ns, metrics.cpu_samples
-
-    for ev in TraceReader(data).events(): ...   # GoTransition, ProcTransition, CPUSample, ...
-
-``summarize(data)`` is what ``goperf analyze`` calls.
+:class:`~.reader.TraceReader` yields typed events (goroutine and processor
+transitions, CPU samples, tasks, regions, logs, ...) in the toolchain's
+order; ``_format`` holds the format tables, ``_wire`` the batch decoder and
+``_order`` the ordering of events across processors. Metrics over the events
+are in :mod:`pytest_goperf.analysis.trace_metrics`.
 """
-
-from .reader import (
-    CPUSample,
-    Frame,
-    GoTransition,
-    LabelEvent,
-    LogEvent,
-    MetricEvent,
-    ProcTransition,
-    RangeEvent,
-    RegionEvent,
-    SyncEvent,
-    TaskEvent,
-    TraceEvent,
-    TraceReader,
-)
-
-__all__ = [
-    "CPUSample",
-    "Frame",
-    "GoTransition",
-    "LabelEvent",
-    "LogEvent",
-    "MetricEvent",
-    "ProcTransition",
-    "RangeEvent",
-    "RegionEvent",
-    "SyncEvent",
-    "TaskEvent",
-    "TraceEvent",
-    "TraceReader",
-]

@@ -12,12 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
-    "EventSpec",
+    "GO_STATE_NAMES",
+    "MAX_CODE",
+    "PROC_STATE_NAMES",
     "SPECS",
     "SUPPORTED_VERSIONS",
-    "MAX_CODE",
-    "GO_STATE_NAMES",
-    "PROC_STATE_NAMES",
+    "EventSpec",
 ]
 
 
@@ -140,9 +140,14 @@ EV_EXPERIMENTAL_BATCH = 49
 EV_SYNC = 50
 EV_CLOCK_SNAPSHOT = 51
 EV_END_OF_GENERATION = 52
+EV_GO_CREATE = 14
+EV_GC_MARK_ASSIST_ACTIVE = 34
+EV_GC_MARK_ASSIST_BEGIN = 35
+EV_GC_MARK_ASSIST_END = 36
 
 #: Public goroutine states, indexed like internal/trace.GoState.
 GO_STATE_NAMES = ("Undetermined", "NotExist", "Runnable", "Running", "Waiting", "Syscall")
+GS_UNDETERMINED, GS_NOTEXIST, GS_RUNNABLE, GS_RUNNING, GS_WAITING, GS_SYSCALL = range(6)
 #: Public proc states, indexed like internal/trace.ProcState.
 PROC_STATE_NAMES = ("Undetermined", "NotExist", "Running", "Idle")
 
@@ -151,13 +156,9 @@ GO_STATUS_TO_STATE = (0, 2, 3, 5, 4)  # Bad, Runnable, Running, Syscall, Waiting
 # Wire proc status (tracev2.ProcStatus) -> public ProcState index.
 PROC_STATUS_TO_STATE = (0, 2, 3, 2, 3)  # Bad, Running, Idle, Syscall, SyscallAbandoned
 
-#: Goroutine wait reasons grouped into the blocking categories of the metrics.
-BLOCK_CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("channel", ("chan send", "chan receive")),
-    ("select", ("select",)),
-    ("sync", ("sync", "sync.(*Cond).Wait", "synctest")),
-    ("io", ("network",)),
-    ("sleep", ("sleep",)),
-    ("gc", ("GC mark assist wait for work", "GC background sweeper wait", "wait until GC ends",
-            "GC weak to strong wait")),
-)
+# The named codes agree with the table (a typo here would misread every trace).
+assert all(SPECS[code].name == name for code, name in (
+    (EV_GO_CREATE, "GoCreate"), (EV_GC_MARK_ASSIST_ACTIVE, "GCMarkAssistActive"),
+    (EV_GC_MARK_ASSIST_BEGIN, "GCMarkAssistBegin"), (EV_GC_MARK_ASSIST_END, "GCMarkAssistEnd"),
+    (EV_SYNC, "Sync"), (EV_END_OF_GENERATION, "EndOfGeneration"), (EV_CPU_SAMPLE, "CPUSample"),
+))

@@ -19,7 +19,7 @@ rewrites (the old state packed into GoStatus/ProcStatus/ProcSteal arguments).
 from __future__ import annotations
 
 from array import array
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -27,7 +27,7 @@ from ...errors import TraceParseError
 from . import _format as F
 from ._wire import NO_ID, STEPS, RawGeneration
 
-__all__ = ["Orderer", "SYNC", "NFIELDS"]
+__all__ = ["NFIELDS", "SYNC", "Orderer"]
 
 SYNC = F.EV_SYNC  # output record type of the Sync events
 #: Values per output record. Records are laid flat in one list (one list.extend per event
@@ -44,7 +44,7 @@ _UNDETERMINED, _NOTEXIST = 0, 1
 _PROC_RUNNING, _PROC_IDLE = 2, 3
 
 
-def _heap_up(h: list, i: int) -> int:
+def _heap_up(h: list[list[Any]], i: int) -> int:
     while i > 0:
         j = (i - 1) // 2
         if h[j][1] <= h[i][1]:
@@ -54,7 +54,7 @@ def _heap_up(h: list, i: int) -> int:
     return i
 
 
-def _heap_down(h: list, i: int) -> None:
+def _heap_down(h: list[list[Any]], i: int) -> None:
     n = len(h)
     while True:
         m = i
@@ -71,7 +71,7 @@ def _heap_down(h: list, i: int) -> None:
         i = m
 
 
-def _heap_remove(h: list, i: int) -> None:
+def _heap_remove(h: list[list[Any]], i: int) -> None:
     while i > 0:
         j = (i - 1) // 2
         h[j], h[i] = h[i], h[j]
@@ -103,11 +103,11 @@ class Orderer:
         self.tasks: dict[int, tuple[int, str]] = {}
 
     # ------------------------------------------------------------------ driver
-    def order(self, g: RawGeneration) -> tuple[list, np.ndarray]:
+    def order(self, g: RawGeneration) -> tuple[list[Any], np.ndarray]:
         """Order one generation; return its flat records and their fixed (strictly increasing) times."""
         if self.initial_gen == 0:
             self.initial_gen = g.gen
-        out: list = []
+        out: list[Any] = []
         self.syncs += 1
         out.extend((SYNC, int(g.min_ts * g.ns_per_tick), -1, -1, -1, self.syncs, 0, 0, 0))
         try:
@@ -130,11 +130,11 @@ class Orderer:
         # Few times need fixing (equal times of one batch): write back only those.
         changed = np.flatnonzero(times != raw_times)
         if changed.size:
-            for i, v in zip((changed * NFIELDS + 1).tolist(), times[changed].tolist()):
+            for i, v in zip((changed * NFIELDS + 1).tolist(), times[changed].tolist(), strict=False):
                 out[i] = v
         return out, times
 
-    def _order_into(self, g: RawGeneration, out: list) -> None:
+    def _order_into(self, g: RawGeneration, out: list[Any]) -> None:
         # This loop runs once per event, so the frequent event kinds are handled inline;
         # every other kind, every not-ready case and every error goes through _advance,
         # the complete (slower) transcription of order.go.
@@ -149,7 +149,13 @@ class Orderer:
         slow = self._advance
         out_append = out.extend  # records are laid flat, NFIELDS values each
         # cursor: [m, time, token index of its event, end of its batch, batches, batch index, mstate]
-        heap: list[list] = []
+        heap: list[list[Any]] = []
+        # The loop reuses its locals across event kinds (a CPU sample's tuple, a goroutine's state list):
+        # declared loosely once, so the hot path needs no casts.
+        st: Any
+        ms: Any
+        t: Any
+        m: Any
         for m in g.batch_ms:
             batches = g.m_batches.get(m)
             if not batches:
@@ -400,7 +406,7 @@ class Orderer:
                     f"broken trace: no event can be ordered next in generation {gen} "
                     f"(frontier: {self._frontier(heap, toks)})", where=f"generation at byte {g.offset}")
 
-    def _load(self, bc: list, i: int, base: int, toks: list[int], steps: list[int], k: float) -> None:
+    def _load(self, bc: list[Any], i: int, base: int, toks: list[int], steps: list[int], k: float) -> None:
         """Point cursor ``bc`` at the event starting at token ``i`` (first of a batch with base time ``base``)."""
         typ = toks[i]
         st = steps[typ] if typ < 256 else 0
@@ -410,7 +416,7 @@ class Orderer:
         dt = toks[i + 1]
         bc[1] = base + (dt * 64 if k == 64.0 else int(dt * k))
 
-    def _next(self, heap: list, j: int, toks: list[int], steps: list[int], k: float, g: RawGeneration) -> None:
+    def _next(self, heap: list[list[Any]], j: int, toks: list[int], steps: list[int], k: float, g: RawGeneration) -> None:
         """Step cursor ``heap[j]`` to its next event and restore the heap (order.go's heapUpdate/heapRemove)."""
         bc = heap[j]
         i = bc[2] + steps[toks[bc[2]]]
@@ -436,7 +442,7 @@ class Orderer:
         if _heap_up(heap, j) == j:
             _heap_down(heap, j)
 
-    def _bad_event(self, bc: list, i: int, toks: list[int], g: RawGeneration | None) -> None:
+    def _bad_event(self, bc: list[Any], i: int, toks: list[int], g: RawGeneration | None) -> None:
         typ = toks[i]
         batch = bc[4][bc[5]]
         if typ < 256 and STEPS[self.version][typ]:
@@ -446,7 +452,7 @@ class Orderer:
             f"corrupt trace: unknown event type {typ} for format go 1.{self.version} in a batch of M {bc[0]}",
             where=f"batch at byte {batch[3]}")
 
-    def finish(self) -> tuple[list, int]:
+    def finish(self) -> tuple[list[Any], int]:
         """The closing Sync record and its time."""
         self.syncs += 1
         self.last_ts += 1
@@ -464,7 +470,7 @@ class Orderer:
         return fixed
 
     @staticmethod
-    def _frontier(heap: list, toks: list[int]) -> str:
+    def _frontier(heap: list[list[Any]], toks: list[int]) -> str:
         parts = []
         for bc in heap:
             s = bc[2]
@@ -473,7 +479,9 @@ class Orderer:
         return "; ".join(parts)
 
     # --------------------------------------------------------------- advance
-    def _advance(self, bc: list, toks: list[int], gen: int, g: RawGeneration, out: list) -> bool:
+    def _advance(self, bc: list[Any], toks: list[int], gen: int, g: RawGeneration, out: list[Any]) -> bool:
+        st: Any  # a goroutine's or a proc's state list, or None
+        ms: Any
         m = bc[0]
         t = bc[1]
         s = bc[2]
@@ -703,7 +711,7 @@ class Orderer:
         # Everything else is ready at the head of its M and changes no scheduler state.
         spec = F.SPECS[typ]
         n = len(spec.args) - 1
-        a = toks[s + 2:s + 2 + n] + [0, 0, 0, 0]
+        a = [*toks[s + 2:s + 2 + n], 0, 0, 0, 0]
         if typ in _NEED_P:
             self._req(m, cp, cg, typ, p=True, g=None)
         elif typ in _NEED_PG:
@@ -711,7 +719,8 @@ class Orderer:
         out.extend((typ, t, m, cp, cg, a[0], a[1], a[2], a[3]))
         return True
 
-    def _go_status(self, typ, s, t, m, ms, cp, cg, toks, gen, g, out) -> bool:
+    def _go_status(self, typ: Any, s: Any, t: Any, m: Any, ms: Any, cp: Any, cg: Any, toks: Any, gen: Any, g: Any,
+                   out: Any) -> bool:
         gid, mid, status = toks[s + 2], toks[s + 3], toks[s + 4]
         if status < 1 or status > 4:
             self._bad(typ, g, f"invalid status {status} for goroutine {gid}")
@@ -752,7 +761,7 @@ class Orderer:
             ms[0] = new_g
         return True
 
-    def _proc_status(self, s, t, m, ms, cp, cg, toks, gen, g, out) -> bool:
+    def _proc_status(self, s: Any, t: Any, m: Any, ms: Any, cp: Any, cg: Any, toks: Any, gen: Any, g: Any, out: Any) -> bool:
         pid, status = toks[s + 2], toks[s + 3]
         if status > 4:
             self._bad(13, g, f"invalid status {status} for proc {pid}")
@@ -772,7 +781,7 @@ class Orderer:
             self.ps[pid] = [status, gen, 0]
             old = _UNDETERMINED if gen == self.initial_gen else _NOTEXIST
         new_p = cp
-        if status == _P_RUNNING or status == _P_SYSCALL:
+        if status in (_P_RUNNING, _P_SYSCALL):
             new_p = pid
         ctx = (m, cp, cg)
         if status == _P_ABANDONED and old == _PROC_RUNNING:
@@ -788,7 +797,7 @@ class Orderer:
             ms[1] = new_p
         return True
 
-    def _proc_steal(self, s, t, m, ms, cp, cg, toks, gen, g, out) -> bool:
+    def _proc_steal(self, s: Any, t: Any, m: Any, ms: Any, cp: Any, cg: Any, toks: Any, gen: Any, g: Any, out: Any) -> bool:
         pid = toks[s + 2]
         pst = self.ps.get(pid)
         if pst is None or (pst[0] != _P_SYSCALL and pst[0] != _P_ABANDONED) or pst[1] != gen \

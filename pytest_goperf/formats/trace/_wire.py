@@ -10,6 +10,7 @@ Python loop. Every failure raises :class:`TraceParseError` with a byte offset.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,7 +18,7 @@ import numpy as np
 from ...errors import TraceParseError
 from . import _format as F
 
-__all__ = ["read_header", "iter_generations", "RawGeneration", "ClockSnapshot"]
+__all__ = ["ClockSnapshot", "RawGeneration", "iter_generations", "read_header"]
 
 HEADER_SIZE = 16
 NO_ID = (1 << 64) - 1
@@ -147,7 +148,7 @@ def _read_batch(data: bytes, pos: int, size: int) -> tuple[_Batch | None, int, i
     return _Batch(mid, ts, p, p + length, exp), gen, p + length
 
 
-def iter_generations(data: bytes, version: int):
+def iter_generations(data: bytes, version: int) -> Iterator[RawGeneration]:
     """Yield every :class:`RawGeneration` of the trace in order, streaming batch by batch."""
     size = len(data)
     pos = HEADER_SIZE
@@ -235,7 +236,7 @@ def _build_generation(data: bytes, gen: int, offset: int, batches: list[_Batch],
     for pcs in g.stacks.values():
         for pc in pcs:
             fsid, flsid, _ = g.frames[pc]
-            if fsid not in g.strings and fsid != 0 or flsid not in g.strings and flsid != 0:
+            if (fsid not in g.strings and fsid != 0) or (flsid not in g.strings and flsid != 0):
                 raise TraceParseError(f"corrupt trace: stack frame names unknown string in generation {gen}",
                                       where=f"byte {offset}")
     k = g.ns_per_tick

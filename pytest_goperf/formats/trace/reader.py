@@ -10,42 +10,33 @@ memory stays flat in the length of the trace.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Iterator, Union
+from typing import Any
 
 import numpy as np
 
 from ...errors import TraceParseError
+from ..symbols import Frame
 from . import _format as F
 from ._order import NFIELDS, SYNC, Orderer
 from ._wire import ClockSnapshot, RawGeneration, iter_generations, read_header
 
 __all__ = [
-    "Frame",
-    "GoTransition",
-    "ProcTransition",
     "CPUSample",
-    "SyncEvent",
-    "MetricEvent",
-    "RangeEvent",
-    "TaskEvent",
-    "RegionEvent",
-    "LogEvent",
+    "GoTransition",
     "LabelEvent",
+    "LogEvent",
+    "MetricEvent",
+    "OrderedGeneration",
+    "ProcTransition",
+    "RangeEvent",
+    "RegionEvent",
+    "SyncEvent",
+    "TaskEvent",
     "TraceEvent",
     "TraceReader",
-    "OrderedGeneration",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class Frame:
-    """One stack frame."""
-
-    function: str
-    file: str
-    line: int
-    pc: int
 
 
 Stack = tuple[Frame, ...]
@@ -158,8 +149,8 @@ class LabelEvent:
     goroutine: int
 
 
-TraceEvent = Union[GoTransition, ProcTransition, CPUSample, SyncEvent, MetricEvent, RangeEvent, TaskEvent,
-                   RegionEvent, LogEvent, LabelEvent]
+TraceEvent = (GoTransition | ProcTransition | CPUSample | SyncEvent | MetricEvent | RangeEvent | TaskEvent
+              | RegionEvent | LogEvent | LabelEvent)
 
 GS = F.GO_STATE_NAMES
 PS = F.PROC_STATE_NAMES
@@ -194,10 +185,10 @@ class OrderedGeneration:
     """One generation's ordered records (see :mod:`._order`, laid flat) with their final times."""
 
     raw: RawGeneration
-    records: list
+    records: list[Any]  # ints, and a task's name where the toolchain keeps it
     times: np.ndarray
 
-    def rows(self) -> Iterator[tuple]:
+    def rows(self) -> Iterator[tuple[Any, ...]]:
         """The records as ``(typ, time_ns, m, p, g, a1, a2, a3, a4)`` tuples, in order."""
         it = iter(self.records)
         return zip(*[it] * NFIELDS, strict=True)
@@ -214,7 +205,7 @@ class OrderedGeneration:
                                   where=f"generation at byte {self.raw.offset}")
         strings = self.raw.strings
         frames = self.raw.frames
-        return tuple(Frame(strings.get(frames[pc][0], ""), strings.get(frames[pc][1], ""), frames[pc][2], pc)
+        return tuple(Frame(strings.get(frames[pc][0], ""), strings.get(frames[pc][1], ""), frames[pc][2], pc=pc)
                      for pc in pcs)
 
 
@@ -279,12 +270,12 @@ def _signed(x: int) -> int:
     return x - (1 << 64) if x >= (1 << 63) else x
 
 
-def _to_event(rec: tuple, t: int, og: OrderedGeneration, stack) -> TraceEvent | None:
+def _to_event(rec: tuple[Any, ...], t: int, og: OrderedGeneration, stack: Callable[[int], Stack]) -> TraceEvent | None:
     typ = rec[0]
     spec = GO_TRANSITIONS.get(typ)
     if spec is not None:
         src, frm, to, reason, st = spec
-        if frm is None:
+        if frm is None or to is None:
             frm, to = rec[6], rec[7]
         return GoTransition(t, rec[src], GS[frm], GS[to], og.string(rec[reason]) if reason >= 0 else "",
                             stack(rec[st]) if st >= 0 else (), rec[2], rec[3], rec[4])

@@ -1,0 +1,94 @@
+"""What the Go runtime's names mean: wait states, lock, allocation, GC and syscall frames, its own goroutines.
+
+One table for each fact, used by the trace metrics, the profile's warning
+signs, the leak check and the triage rules alike (they used to disagree).
+Names are as the runtime prints them (``runtime/runtime2.go`` waitReason
+strings, ``runtime/traceback.go``), patterns as :mod:`~pytest_goperf.analysis.patterns`
+regular expressions that must match a whole function name.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+__all__ = [
+    "ALLOC_FRAMES",
+    "BLOCKED_STATES",
+    "GC_FRAMES",
+    "HTTP_CONN_PACKAGES",
+    "HTTP_IDLE_CONN_FUNCTIONS",
+    "LOCK_FRAMES",
+    "LOCK_STATES",
+    "OBSERVER_FUNCTION_PREFIXES",
+    "SYSCALL_FRAMES",
+    "WAIT_REASON_CATEGORIES",
+    "is_lock_frame",
+    "is_lock_handoff",
+]
+
+# ------------------------------------------------------------------------- wait states and reasons
+
+#: Goroutine dump states of goroutines parked until someone else acts: the ones a leak is made of.
+#: IO wait, sleep and syscall are left out: a server idles in them by design.
+BLOCKED_STATES: Final = frozenset({
+    "chan receive", "chan send", "chan receive (nil chan)", "chan send (nil chan)", "select",
+    "select (no cases)", "sync.Cond.Wait", "sync.Mutex.Lock", "sync.RWMutex.Lock", "sync.RWMutex.RLock",
+    "semacquire", "sync.WaitGroup.Wait",
+})
+#: Goroutine dump states of goroutines waiting on a lock.
+LOCK_STATES: Final = frozenset({"sync.Mutex.Lock", "sync.RWMutex.Lock", "sync.RWMutex.RLock", "semacquire"})
+
+#: Execution-trace wait reasons (the reason strings of GoBlock events) grouped into the blocking
+#: categories of the trace metrics; any other reason counts as "other", a syscall as "syscall".
+WAIT_REASON_CATEGORIES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
+    ("channel", ("chan send", "chan receive")),
+    ("select", ("select",)),
+    ("sync", ("sync", "sync.(*Cond).Wait", "synctest")),
+    ("io", ("network",)),
+    ("sleep", ("sleep",)),
+    ("gc", ("GC mark assist wait for work", "GC background sweeper wait", "wait until GC ends",
+            "GC weak to strong wait")),
+)
+
+# ------------------------------------------------------------------------------------ frames
+
+#: Frames of goroutines contending for a sync lock. Bare runtime.futex is left out: the scheduler
+#: uses it to park and wake threads in every busy server (11 % of a healthy example service's CPU
+#: under load), so alone it says nothing about locks; runtime.lock2 is the runtime's own locks
+#: (mheap under an allocation storm), which the allocation frames cover.
+LOCK_FRAMES: Final = (
+    r"(internal/)?sync\.\(\*(RW)?Mutex\)\.(Lock|Unlock|lockSlow|unlockSlow|rUnlockSlow|RLock|RUnlock)"
+    r"|(internal/)?sync\.runtime_(Semacquire|SemacquireMutex|SemacquireRWMutex|SemacquireRWMutexR|Semrelease)"
+    r"|runtime\.(semacquire1|semrelease1)"
+)
+#: The allocator.
+ALLOC_FRAMES: Final = r"runtime\.mallocgc"
+#: The collector's workers and assists.
+GC_FRAMES: Final = r"runtime\.(gcBgMarkWorker|gcAssistAlloc|bgsweep)"
+#: The system-call entry points (syscall.Syscall*, internal/runtime/syscall/linux.Syscall6, ...).
+SYSCALL_FRAMES: Final = r"(syscall|internal/runtime/syscall(/linux)?|runtime/internal/syscall)\.\w*[Ss]yscall\w*"
+
+_LOCK_RE: Final = re.compile(LOCK_FRAMES)
+
+
+def is_lock_frame(function: str) -> bool:
+    """Whether ``function`` is lock code (:data:`LOCK_FRAMES`)."""
+    return _LOCK_RE.fullmatch(function) is not None
+
+
+def is_lock_handoff(function: str) -> bool:
+    """Whether a goroutine made runnable by ``function`` was handed a lock (an unlock, a semaphore release)."""
+    return ("Mutex)." in function and "nlock" in function) or function.startswith(
+        ("sync.runtime_Semrelease", "internal/sync.runtime_Semrelease", "runtime.semrelease", "runtime.goyield"))
+
+
+# ------------------------------------------------------------------------- the runtime's own goroutines
+
+#: Functions of the goroutine that serves a pprof request (the dump's own handler): never a leak.
+OBSERVER_FUNCTION_PREFIXES: Final = ("net/http/pprof.", "runtime/pprof.writeGoroutine")
+#: Functions that mark a goroutine as an HTTP server connection waiting for its next request.
+HTTP_IDLE_CONN_FUNCTIONS: Final = frozenset({"net/http.(*conn).serve", "net/http.(*connReader).backgroundRead"})
+#: Packages whose frames alone make up an idle HTTP server connection's stack.
+HTTP_CONN_PACKAGES: Final = ("internal/poll.", "net.", "bufio.", "net/http.", "runtime.", "crypto/tls.", "io.",
+                             "syscall.")

@@ -1,0 +1,52 @@
+"""From a test's measurements to the samples the gate compares: every metric's round values and its policy."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .metrics import DEFAULT_GATE, get_metric
+from .stats import ComparisonPolicy
+from .verdict import MetricSample
+
+if TYPE_CHECKING:
+    from ..analysis.measurement import Floor, Measurement
+
+__all__ = ["gated_metrics", "metric_samples", "policy_for"]
+
+
+def policy_for(name: str, floor: Floor | None = None, *, label: str | None = None) -> ComparisonPolicy:
+    """The comparison policy of the catalogued metric ``name``, with a test's own effect floor.
+
+    ``floor`` is a relative fraction (``0.1``) or ``{"rel": .., "abs": ..}``;
+    ``label`` renames the metric in reports (``m1/cpu_per_request``).
+    """
+    overrides: dict[str, Any] = {}
+    if isinstance(floor, (int, float)) and not isinstance(floor, bool):
+        overrides["min_effect_rel"] = float(floor)
+    elif isinstance(floor, Mapping):
+        if "rel" in floor:
+            overrides["min_effect_rel"] = floor["rel"]
+        if "abs" in floor:
+            overrides["min_effect_abs"] = floor["abs"]
+    return ComparisonPolicy.of(get_metric(name), name=label or name, **overrides)
+
+
+def gated_metrics(measurement: Measurement) -> tuple[str, ...]:
+    """The metrics the gate compares for ``measurement``: ``gate=``, else ``track=``, else the defaults."""
+    spec = measurement.spec
+    if spec.gate is not None:
+        return spec.gate
+    return tuple(measurement.tracked) or DEFAULT_GATE
+
+
+def metric_samples(measurements: Sequence[Measurement]) -> dict[str, MetricSample]:
+    """Every recorded metric of a test's measurements (prefixed by the measurement's name when it has one)."""
+    samples: dict[str, MetricSample] = {}
+    for m in measurements:
+        prefix = f"{m.spec.name}/" if m.spec.name else ""
+        gated = gated_metrics(m)
+        for name in dict.fromkeys([*m.metric_names(), *gated]):
+            policy = policy_for(name, m.spec.floors.get(name), label=prefix + name)
+            samples[prefix + name] = MetricSample(policy, tuple(m.values(name)), gated=name in gated)
+    return samples
