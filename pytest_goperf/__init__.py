@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import (
     BaselineError,
+    BaseServiceError,
     BuildError,
     ConfigError,
     DumpParseError,
@@ -172,6 +173,7 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "Ancestor",
+    "BaseServiceError",
     "BaselineDiff",
     "BaselineEntry",
     "BaselineError",

@@ -18,6 +18,8 @@ from typing import Any, Final, Literal
 from .errors import ConfigError
 
 Method = Literal["bh", "holm"]
+#: ``interleaved``: base and head rounds alternate in balanced order (ABBA...); ``duet``: both at once.
+Schedule = Literal["interleaved", "duet"]
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -29,8 +31,10 @@ __all__ = [
     "DEFAULT_BASELINES",
     "DEFAULT_CACHE_DIR",
     "DEFAULT_METHOD",
+    "DEFAULT_SCHEDULE",
     "DEFAULT_SETTLE_TIMEOUT",
     "ENV_CACHE_DIR",
+    "ENV_COMPARE_TO",
     "GoperfConfig",
     "IgnoreSpec",
     "cache_dir",
@@ -54,6 +58,10 @@ DEFAULT_BASELINES: Final = Path(".goperf") / "baselines"
 DEFAULT_CACHE_DIR: Final = Path(".goperf") / "bin"
 #: Environment variable that moves the build cache (several projects or pytester runs share binaries).
 ENV_CACHE_DIR: Final = "GOPERF_CACHE_DIR"
+#: Environment variable naming the base to compare with in the same run ([tool.goperf.gate] compare_to).
+ENV_COMPARE_TO: Final = "GOPERF_COMPARE_TO"
+#: How the base's and the head's rounds are scheduled in a same-run comparison (measured in bench/bench_noise.py).
+DEFAULT_SCHEDULE: Final[Schedule] = "interleaved"
 
 
 @dataclass(frozen=True)
@@ -94,6 +102,8 @@ class GoperfConfig:
     gate_alpha: float = DEFAULT_ALPHA
     gate_method: Method = DEFAULT_METHOD
     strict_environment: bool = False
+    compare_to: str | None = None
+    schedule: Schedule = DEFAULT_SCHEDULE
 
     @property
     def package_dir(self) -> Path:
@@ -124,7 +134,7 @@ _SIMPLE_KEYS: dict[str, tuple[str, str]] = {
     "baselines": ("baselines", "path"),
 }
 _LEAK_KEYS = {"settle_timeout", "check_all_tests", "ignore"}
-_GATE_KEYS = {"alpha", "method", "strict_environment"}
+_GATE_KEYS = {"alpha", "method", "strict_environment", "compare_to", "schedule"}
 
 
 def read_pyproject(path: Path) -> dict[str, Any]:
@@ -206,6 +216,17 @@ def _gate_table(value: Any) -> dict[str, Any]:
         if not isinstance(value["strict_environment"], bool):
             raise ConfigError("[tool.goperf.gate] strict_environment must be true or false")
         out["strict_environment"] = value["strict_environment"]
+    if "compare_to" in value:
+        if not isinstance(value["compare_to"], str) or not value["compare_to"].strip():
+            raise ConfigError(
+                "[tool.goperf.gate] compare_to must be a git revision (\"origin/main\", a commit) or a directory, "
+                f"got {value['compare_to']!r}")
+        out["compare_to"] = value["compare_to"].strip()
+    if "schedule" in value:
+        if value["schedule"] not in ("interleaved", "duet"):
+            raise ConfigError(
+                f"[tool.goperf.gate] schedule must be \"interleaved\" or \"duet\", got {value['schedule']!r}")
+        out["schedule"] = value["schedule"]
     return out
 
 
@@ -266,10 +287,15 @@ def load_config(root: Path, pyproject: Path | None = None, overrides: Mapping[st
     """Read ``[tool.goperf]`` from ``pyproject`` (default ``root/pyproject.toml``) and apply overrides.
 
     ``overrides`` maps attribute names of :class:`GoperfConfig` to values from
-    the command line; ``None`` values are ignored.
+    the command line; ``None`` values are ignored. ``GOPERF_COMPARE_TO`` sits
+    between the two.
     """
     table = read_pyproject(pyproject or root / "pyproject.toml")
     config = config_from_table(table, root)
+    # The environment overrides the file, the command line overrides both.
+    env_base = os.environ.get(ENV_COMPARE_TO, "").strip()
+    if env_base:
+        config = replace(config, compare_to=env_base)
     changes = {k: v for k, v in (overrides or {}).items() if v is not None}
     if changes:
         config = replace(config, **changes)

@@ -11,6 +11,7 @@ Everything the package raises on purpose derives from :class:`GoperfError`::
     ├── ServiceError                the service under test could not be started, reached or stopped
     │   ├── ServiceStartError       it exited or did not become ready while starting
     │   ├── ServiceDiedError        it exited while a test was using it
+    │   ├── BaseServiceError        the base of a same-run comparison failed (its error is the cause)
     │   └── PprofError              a /debug/pprof/ endpoint was missing or answered an error (``status``)
     ├── ParseError                  input in one of the Go runtime's formats could not be read (``where``)
     │   ├── DumpParseError          a goroutine dump or crash log
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from .analysis.leaks import LeakReport
 
 __all__ = [
+    "BaseServiceError",
     "BaselineError",
     "BuildError",
     "ConfigError",
@@ -95,6 +97,10 @@ class ServiceStartError(ServiceError):
 
 class ServiceDiedError(ServiceError):
     """The service exited while a test was using it."""
+
+
+class BaseServiceError(ServiceError):
+    """The base's service of a same-run comparison failed while it was measured; the head is not to blame."""
 
 
 class PprofError(ServiceError):

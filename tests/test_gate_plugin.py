@@ -55,7 +55,7 @@ def test_update_then_regression_then_a_a(pytester, gate_project, tmp_path, monke
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     report = tmp_path / "report.json"
     regressed = pytester.runpytest(f"--goperf-report={report}")
-    regressed.assert_outcomes(passed=1)  # the test itself passed; the gate fails the run
+    regressed.assert_outcomes(failed=1)  # a regression is a failed test, as CI screens read it
     assert regressed.ret == pytest.ExitCode.TESTS_FAILED
     regressed.stdout.fnmatch_lines(
         [

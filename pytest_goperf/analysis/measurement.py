@@ -58,6 +58,7 @@ class Round:
     goroutines_end: tuple[Goroutine, ...]
     leaked_goroutines: int | None  # the runtime's proven leaks at the end; None without the profile
     main_module: str | None = None
+    process_cpu_ns: int | None = None  # the service process's CPU time over the window (kernel, exact)
 
     @classmethod
     def of(cls, index: int, analysis: WindowAnalysis, files: WindowFiles) -> Round:
@@ -75,6 +76,7 @@ class Round:
             goroutines_end=analysis.goroutines_end,
             leaked_goroutines=analysis.leaked_goroutines,
             main_module=analysis.main_module,
+            process_cpu_ns=raw.process_cpu_ns,
         )
 
     @property
@@ -193,8 +195,15 @@ class Measurement:
     leak_report: LeakReport | None = None
     spec: MeasureSpec = field(default_factory=MeasureSpec)
     go_version: str | None = None  # the toolchain that built the service (None when attached)
+    base: Measurement | None = None  # the base's rounds, taken beside these (same-run comparison)
+    base_leak_report: LeakReport | None = None  # the base's leak check, never a failure of the test
 
     # ------------------------------------------------------------------ values
+
+    def round_values(self, metric: str) -> list[float | None]:
+        """The catalogued ``metric`` of every round, in order (None where a round lacks the data)."""
+        m = get_metric(metric)
+        return [m.value(r) for r in self.rounds]
 
     def values(self, metric: str) -> list[float]:
         """Every round's value of the catalogued ``metric`` (rounds without the data are skipped)."""

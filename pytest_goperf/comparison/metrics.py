@@ -95,6 +95,10 @@ _FIXED = [
            min_effect_rel=0.05, log_scale=True),
     Metric("cpu_per_request", "ms", "higher", "CPU time (profile samples) per completed request",
            lambda r: _cpu_per_request(r, None), min_effect_rel=0.05, log_scale=True),
+    Metric("proc_cpu_per_request", "ms", "higher",
+           "the service process's CPU time (kernel accounting, exact) per completed request",
+           lambda r: None if r.process_cpu_ns is None or r.load is None or r.load.completed == 0
+           else r.process_cpu_ns / 1e6 / r.load.completed, min_effect_rel=0.05, log_scale=True),
     Metric("errors", "requests", "higher", "failed requests (no HTTP response) in the window",
            lambda r: None if r.load is None else float(r.load.failed), exact=True),
     Metric("goroutines.delta", "goroutines", "higher", "goroutines alive at the end minus at the start of the window",

@@ -12,7 +12,7 @@ from .verdict import MetricSample
 if TYPE_CHECKING:
     from ..analysis.measurement import Floor, Measurement
 
-__all__ = ["gated_metrics", "metric_samples", "policy_for"]
+__all__ = ["gated_metrics", "metric_samples", "paired_samples", "policy_for"]
 
 
 def policy_for(name: str, floor: Floor | None = None, *, label: str | None = None) -> ComparisonPolicy:
@@ -50,3 +50,25 @@ def metric_samples(measurements: Sequence[Measurement]) -> dict[str, MetricSampl
             policy = policy_for(name, m.spec.floors.get(name), label=prefix + name)
             samples[prefix + name] = MetricSample(policy, tuple(m.values(name)), gated=name in gated)
     return samples
+
+
+def paired_samples(
+    head: Sequence[Measurement], base: Sequence[Measurement]
+) -> tuple[dict[str, MetricSample], dict[str, MetricSample]]:
+    """The head's and the base's samples of a test, pair by pair: round k of the head with round k of the base.
+
+    A pair where either side lacks a metric's value is left out of that
+    metric, so both sides keep the same pairs in the same order.
+    """
+    head_samples: dict[str, MetricSample] = {}
+    base_samples: dict[str, MetricSample] = {}
+    for h, b in zip(head, base, strict=False):
+        prefix = f"{h.spec.name}/" if h.spec.name else ""
+        gated = gated_metrics(h)
+        for name in dict.fromkeys([*h.metric_names(), *gated]):
+            pairs = [(x, y) for x, y in zip(h.round_values(name), b.round_values(name), strict=False)
+                     if x is not None and y is not None]
+            policy = policy_for(name, h.spec.floors.get(name), label=prefix + name)
+            head_samples[prefix + name] = MetricSample(policy, tuple(x for x, _ in pairs), gated=name in gated)
+            base_samples[prefix + name] = MetricSample(policy, tuple(y for _, y in pairs), gated=name in gated)
+    return head_samples, base_samples

@@ -21,7 +21,7 @@ Everything here is pure: numbers in, frozen records out. See
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from types import EllipsisType
@@ -42,14 +42,21 @@ __all__ = [
     "Verdict",
     "adjust_pvalues",
     "compare",
+    "compare_paired",
     "gate",
     "min_attainable_p",
+    "paired_hodges_lehmann",
+    "pairs_needed",
     "rounds_needed",
+    "signed_rank_p",
 ]
 
 Worse = Literal["higher", "lower"]
 Method = Literal["bh", "holm"]
 EffectRule = Literal["estimate", "bound"]
+#: ``unpaired``: two independent samples (a stored baseline); ``paired``: rounds of the base and the head
+#: taken side by side, compared pair by pair (the same-run A/B gate).
+Design = Literal["unpaired", "paired"]
 
 # Exact U distribution (and exact permutation p-values with ties) up to this
 # many distinct splits of the pooled rounds; C(20, 10) = 184756 covers 10+10.
@@ -164,6 +171,7 @@ class Comparison:
     status: Status
     reason: str
     notes: tuple[str, ...] = ()
+    design: Design = "unpaired"
 
     @property
     def metric(self) -> str:
@@ -181,6 +189,7 @@ class Comparison:
             "worse": self.policy.worse,
             "exact": self.policy.exact,
             "log_scale": self.log_scale,
+            "policy_log_scale": self.policy.log_scale,
             "min_effect_rel": self.policy.min_effect_rel,
             "min_effect_abs": self.policy.min_effect_abs,
             "test": self.test,
@@ -203,7 +212,28 @@ class Comparison:
             "status": self.status.value,
             "reason": self.reason,
             "notes": list(self.notes),
+            "design": self.design,
         }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Comparison:
+        """The inverse of :meth:`to_json` (comparisons travel from pytest-xdist workers as JSON)."""
+        policy = ComparisonPolicy(
+            name=data["metric"], unit=data["unit"], worse=data["worse"], min_effect_rel=data["min_effect_rel"],
+            min_effect_abs=data["min_effect_abs"], log_scale=bool(data.get("policy_log_scale", data["log_scale"])),
+            exact=bool(data["exact"]),
+        )
+        return cls(
+            policy=policy, test=data["test"], alpha=float(data["alpha"]), n_baseline=int(data["n_baseline"]),
+            n_current=int(data["n_current"]), baseline_median=data["baseline_median"],
+            current_median=data["current_median"], shift=_float_json(data["shift"]),
+            ci_low=_float_json(data["ci_low"]), ci_high=_float_json(data["ci_high"]), ci_level=float(data["ci_level"]),
+            relative_change=_float_json(data["relative_change"]), effect_rel=_float_json(data["effect_rel"]),
+            effect_abs=_float_json(data["effect_abs"]), p_value=data["p_value"], p_improved=data["p_improved"],
+            min_p=data["min_p"], min_rounds_needed=int(data["min_rounds_needed"]), log_scale=bool(data["log_scale"]),
+            status=Status(data["status"]), reason=data["reason"], notes=tuple(data.get("notes", ())),
+            design=data.get("design", "unpaired"),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +259,13 @@ class Verdict:
         out["reason_before_correction"] = out.pop("reason")
         out.update(status=self.status.value, p_adjusted=self.p_adjusted, reason=self.reason)
         return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Verdict:
+        """The inverse of :meth:`to_json`."""
+        cmp = dict(data)
+        cmp["status"], cmp["reason"] = cmp.pop("status_before_correction"), cmp.pop("reason_before_correction")
+        return cls(Comparison.from_json(cmp), Status(data["status"]), data["p_adjusted"], data["reason"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +308,12 @@ class GateResult:
             "notes": list(self.notes),
             "verdicts": [v.to_json() for v in self.verdicts],
         }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> GateResult:
+        """The inverse of :meth:`to_json`."""
+        return cls(tuple(Verdict.from_json(v) for v in data["verdicts"]), float(data["alpha"]), data["method"],
+                   data["effect_rule"], int(data["family_size"]), tuple(data.get("notes", ())))
 
 
 # --------------------------------------------------------------------------
@@ -580,6 +623,11 @@ def _compare_stat(
 
 
 def _not_enough_text(cmp: Comparison, alpha: float) -> str:
+    if cmp.design == "paired":
+        return (
+            f"need at least {cmp.min_rounds_needed} pairs at alpha {alpha:g} "
+            f"(have {cmp.n_current}: the smallest possible p is {cmp.min_p:.3g})"
+        )
     return (
         f"need at least {rounds_needed(alpha)} rounds on each side at alpha {alpha:g} "
         f"(have {cmp.n_baseline}+{cmp.n_current}: the smallest possible p is {cmp.min_p:.3g})"
@@ -641,6 +689,158 @@ def _describe_shift(cmp: Comparison) -> str:
         est = f"{cmp.shift:+.4g}{(' ' + unit) if unit else ''} (CI {_fmt(cmp.ci_low)}..{_fmt(cmp.ci_high)})"
     medians = f"{_fmt(cmp.baseline_median, unit)} -> {_fmt(cmp.current_median, unit)}"
     return f"median {medians} ({_pct(cmp.relative_change)}), shift {est}"
+
+
+# --------------------------------------------------------------------------
+# paired: the base and the head measured side by side
+
+
+@lru_cache(maxsize=512)
+def _signed_rank_counts(ranks2: tuple[int, ...]) -> tuple[int, ...]:
+    """Number of sign assignments giving each sum of the positive (doubled) ranks.
+
+    Ranks are doubled so midranks of ties stay integers; 2^n assignments in all.
+    """
+    total = sum(ranks2)
+    counts = [0] * (total + 1)
+    counts[0] = 1
+    for r in ranks2:
+        for s in range(total, r - 1, -1):
+            counts[s] += counts[s - r]
+    return tuple(counts)
+
+
+def _ranks2(a: np.ndarray) -> tuple[int, ...]:
+    """Doubled midranks of ``a`` (1-based), as integers."""
+    order = np.argsort(a, kind="stable")
+    ranks = np.empty(a.size, dtype=float)
+    ranks[order] = np.arange(1, a.size + 1)
+    for v in np.unique(a):  # ties share their mean rank
+        tied = a == v
+        if tied.sum() > 1:
+            ranks[tied] = ranks[tied].mean()
+    return tuple(round(2 * r) for r in ranks.tolist())
+
+
+def signed_rank_p(d: Sequence[float] | np.ndarray, alternative: Literal["greater", "less"]) -> float:
+    """Exact one-sided Wilcoxon signed-rank p that the differences ``d`` lean ``alternative`` (above or below 0).
+
+    Zero differences are dropped (Wilcoxon's rule); ties among the rest take
+    midranks and the exact permutation distribution of the signs. Equals
+    ``scipy.stats.wilcoxon(d, alternative=..., method="exact")`` without ties.
+    """
+    arr = np.asarray(d, dtype=float)
+    arr = arr[arr != 0]
+    if arr.size == 0:
+        return 1.0
+    ranks2 = _ranks2(np.abs(arr))
+    w = sum(r for r, x in zip(ranks2, arr.tolist(), strict=True) if x > 0)
+    if alternative == "less":
+        w = sum(ranks2) - w  # the sum of the negative ranks
+    counts = _signed_rank_counts(tuple(sorted(ranks2)))
+    return sum(counts[w:]) / float(1 << arr.size)
+
+
+def _signed_rank_critical(n: int, alpha: float) -> int | None:
+    """Smallest c with P(W+ >= c) <= alpha for n pairs without ties, or None when none reaches alpha."""
+    counts = _signed_rank_counts(tuple(range(2, 2 * n + 1, 2)))  # doubled ranks 1..n
+    limit = alpha * float(1 << n) * (1 + 1e-12)
+    tail = 0
+    top = len(counts) - 1
+    for c2 in range(top, -1, -1):
+        if tail + counts[c2] > limit:
+            return (c2 + 2) // 2 if c2 < top else None  # back to undoubled rank sums
+        tail += counts[c2]
+    return 0
+
+
+def paired_hodges_lehmann(d: Sequence[float] | np.ndarray, alpha: float) -> tuple[float, float, float]:
+    """The median of the Walsh averages of ``d`` (the paired shift) and its 1 - 2*alpha interval.
+
+    The interval is [A(N-c+1), A(c)] of the N = n(n+1)/2 sorted Walsh averages,
+    c the one-sided critical signed-rank statistic at alpha (R's
+    ``wilcox.test(paired=TRUE, conf.int=TRUE)``); infinite when n pairs cannot
+    bound it at that level.
+    """
+    arr = np.asarray(d, dtype=float)
+    n = arr.size
+    i, j = np.triu_indices(n)
+    walsh = np.sort((arr[i] + arr[j]) / 2.0)
+    shift = float(np.median(walsh))
+    crit = _signed_rank_critical(n, alpha)
+    total = walsh.size
+    if crit is None or crit < 1 or crit > total:
+        return shift, -math.inf, math.inf
+    lo, hi = float(walsh[total - crit]), float(walsh[crit - 1])
+    if lo > hi:
+        lo, hi = hi, lo
+    return shift, lo, hi
+
+
+def compare_paired(
+    base: Sequence[float],
+    head: Sequence[float],
+    policy: ComparisonPolicy | Any,
+    alpha: float = 0.05,
+    *,
+    test: str | None = None,
+    effect_rule: EffectRule = "bound",
+) -> Comparison:
+    """Compare the head's rounds with the base's, pair by pair (``base[i]`` and ``head[i]`` were taken together).
+
+    The per-pair change (a ratio on log scale, else a difference) is tested with
+    the exact one-sided signed-rank test, estimated by the paired
+    Hodges-Lehmann shift with its interval; floors and the verdict rule are
+    those of :func:`compare`. Deterministic (``exact``) metrics are compared as
+    there, worst round to worst round.
+    """
+    policy = ComparisonPolicy.of(policy)
+    if not 0 < alpha < 0.5:
+        raise StatsError(f"alpha must be between 0 and 0.5, got {alpha!r}")
+    if effect_rule not in ("estimate", "bound"):
+        raise StatsError(f"unknown effect rule {effect_rule!r}: use 'estimate' or 'bound'")
+    b = _check_values(base, "base", policy)
+    c = _check_values(head, "head", policy)
+    if b.size != c.size:
+        raise StatsError(f"metric {policy.name!r}: {b.size} base rounds but {c.size} head rounds; pairs need both")
+    n = int(b.size)
+    need = 1 if policy.exact else pairs_needed(alpha)
+    common: dict[str, Any] = {
+        "policy": policy, "test": test, "alpha": alpha, "n_baseline": n, "n_current": n, "min_rounds_needed": need,
+    }
+    b_med = float(np.median(b)) if n else None
+    c_med = float(np.median(c)) if n else None
+    rel_change = (c_med / b_med - 1.0) if (b_med and c_med is not None) else None
+    if n == 0:
+        return Comparison(
+            **common, baseline_median=None, current_median=None, shift=None, ci_low=None, ci_high=None,
+            ci_level=1 - 2 * alpha, relative_change=None, effect_rel=None, effect_abs=None, p_value=None,
+            p_improved=None, min_p=None, log_scale=False, status=Status.NOT_ENOUGH_DATA,
+            reason="no pairs to compare", design="paired",
+        )
+    if policy.exact:
+        return replace(_compare_exact(b, c, common, rel_change), design="paired")
+    notes: list[str] = []
+    log_scale = policy.log_scale
+    if log_scale and (b.min() <= 0 or c.min() <= 0):
+        log_scale = False
+        notes.append("log scale needs positive values; a round at or below 0 made this comparison use raw values")
+    d = (np.log(c) - np.log(b)) if log_scale else (c - b)
+    shift, lo, hi = paired_hodges_lehmann(d, alpha)
+    if log_scale:
+        shift, lo, hi = math.exp(shift), math.exp(lo), math.exp(hi)
+    assert b_med is not None and c_med is not None
+    effect_rel, effect_abs = _effects(shift, b_med, log_scale)
+    greater, less = signed_rank_p(d, "greater"), signed_rank_p(d, "less")
+    p_worse, p_better = (greater, less) if policy.worse == "higher" else (less, greater)
+    cmp = Comparison(
+        **common, baseline_median=b_med, current_median=c_med, shift=shift, ci_low=lo, ci_high=hi,
+        ci_level=1 - 2 * alpha, relative_change=rel_change, effect_rel=effect_rel, effect_abs=effect_abs,
+        p_value=p_worse, p_improved=p_better, min_p=0.5**n, log_scale=log_scale,
+        status=Status.UNCHANGED, reason="", notes=tuple(notes), design="paired",
+    )
+    status, reason = _decide(cmp, alpha, p_worse, p_better, effect_rule, None)
+    return replace(cmp, status=status, reason=reason)
 
 
 # --------------------------------------------------------------------------
@@ -737,21 +937,45 @@ def _family_notes(comparisons: Sequence[Comparison], family: list[int], alpha: f
     if m <= 1:
         return []
     lone = alpha / m
-    short: dict[tuple[int, int], int] = {}
+    short: dict[tuple[str, int, int], tuple[int, float]] = {}
     for i in family:
         c = comparisons[i]
         if c.min_p is not None and c.min_p > lone * (1 + 1e-12):
-            key = (c.n_baseline, c.n_current)
-            short[key] = short.get(key, 0) + 1
+            key = (c.design, c.n_baseline, c.n_current)
+            short[key] = (short.get(key, (0, 0.0))[0] + 1, c.min_p)
     notes = []
-    for (n1, n2), count in sorted(short.items()):
+    for (design, n1, n2), (count, min_p) in sorted(short.items()):
+        if design == "paired":
+            have, need = f"{n2} pairs", f"Use at least {pairs_needed(lone)} pairs"
+        else:
+            have, need = f"{n1}+{n2} rounds", f"Use at least {rounds_needed(lone)} rounds on each side"
         notes.append(
-            f"{count} of {m} metrics have {n1}+{n2} rounds: their smallest possible p "
-            f"({min_attainable_p(n1, n2):.3g}) is above alpha/{m} = {lone:.3g}, so a regression in one of them "
+            f"{count} of {m} metrics have {have}: their smallest possible p "
+            f"({min_p:.3g}) is above alpha/{m} = {lone:.3g}, so a regression in one of them "
             f"alone cannot be flagged ({method}); it is flagged only together with other regressed metrics. "
-            f"Use at least {rounds_needed(lone)} rounds on each side, or gate fewer metrics"
+            f"{need}, or gate fewer metrics"
         )
     return notes
+
+
+def pairs_needed(alpha: float) -> int:
+    """Pairs for the one-sided signed-rank test to ever reach ``alpha``: the smallest n with 1/2^n <= alpha.
+
+    alpha 0.05 -> 5, 0.01 -> 7, 0.05/10 -> 8.
+    """
+    if not 0 < alpha < 1:
+        raise StatsError(f"alpha must be between 0 and 1, got {alpha!r}")
+    n = 1
+    while 0.5**n > alpha * (1 + 1e-12):
+        n += 1
+    return n
+
+
+def _float_json(v: float | str | None) -> float | None:
+    """The inverse of :func:`_json_float`."""
+    if isinstance(v, str):
+        return math.inf if v == "inf" else -math.inf
+    return v
 
 
 def _json_float(v: float | None) -> float | str | None:

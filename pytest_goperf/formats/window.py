@@ -72,6 +72,8 @@ class RawWindow:
     only its summary, in ``load.json``). ``end_dump_marked`` says the end dump
     came from the runtime's leak profile, so a goroutine without the
     ``(leaked)`` marker is one the runtime did not prove leaked.
+    ``process_cpu_ns`` is the CPU time the kernel charged the service's
+    process during the window (None when its pid is unknown, as when attached).
     """
 
     seconds: float | None = None
@@ -85,6 +87,7 @@ class RawWindow:
     heap: bytes | None = None
     load: LoadResult | None = None
     end_dump_marked: bool = False  # goroutines_end came from goroutineleak?debug=2: proven leaks are marked
+    process_cpu_ns: int | None = None  # the service's own CPU time over the window (kernel accounting)
     source: str = ""  # the URL or folder it came from
     errors: Mapping[str, str] = field(default_factory=dict)
     names: Mapping[str, str] = field(default_factory=dict)

@@ -18,10 +18,11 @@ from collections.abc import Iterator
 import pytest
 
 from ..config import GoperfConfig, load_config
-from ..errors import ConfigError, GoperfError
+from ..errors import ConfigError, GoperfError, PerformanceRegressionError
 from ..runtime.service import GoService
+from .base import BasePlugin
 from .gating import GatePlugin
-from .keys import CONFIG, REPORTED, SERVICES, ReportWrapper
+from .keys import BASE, CONFIG, REPORTED, SERVICES, ReportWrapper
 from .leaks import LeaksPlugin
 from .measuring import Goperf, MeasuringPlugin
 from .options import add_options, overrides, pyproject_of
@@ -54,9 +55,17 @@ def pytest_configure(config: pytest.Config) -> None:
     services = ServicesPlugin(goperf_config)
     config.stash[SERVICES] = services
     config.pluginmanager.register(services, "goperf-services")
+    base = None
+    if goperf_config.compare_to:
+        try:
+            base = BasePlugin(config, goperf_config, services)
+        except ConfigError as exc:
+            raise pytest.UsageError(f"pytest-goperf: {exc}") from None
+        config.stash[BASE] = base
+        config.pluginmanager.register(base, "goperf-base")
     config.pluginmanager.register(LeaksPlugin(config), "goperf-leaks")
     config.pluginmanager.register(MeasuringPlugin(), "goperf-measuring")
-    config.pluginmanager.register(GatePlugin(config), "goperf-run-totals")
+    config.pluginmanager.register(GatePlugin(config, base), "goperf-run-totals")
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -115,7 +124,7 @@ def go_service_factory(
 @pytest.fixture
 def goperf(request: pytest.FixtureRequest, go_service: GoService, goperf_config: GoperfConfig) -> Goperf:
     """Measurement rounds against ``go_service``: ``goperf.measure(load=..., rounds=5, window=2.0)``."""
-    return Goperf(request, go_service, goperf_config)
+    return Goperf(request, go_service, goperf_config, base=request.config.stash.get(BASE, None))
 
 
 @pytest.fixture(autouse=True)
@@ -143,6 +152,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         else:
             shown.add(id(exc))
             report.longrepr = f"{type(exc).__name__}: {exc}"
-    elif report.when == "call" and not isinstance(exc, AssertionError):
+    elif report.when == "call" and (not isinstance(exc, AssertionError) or isinstance(exc, PerformanceRegressionError)):
+        # A regression is decided by the plugin after the test body: a traceback would point at the plugin.
         report.longrepr = f"{type(exc).__name__}: {exc}"
     return report

@@ -19,15 +19,18 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import pytest
 
 from ..analysis.measurement import Measurement, MeasureSpec, as_scenario, model_from
 from ..config import GoperfConfig
-from ..errors import ConfigError, GoperfError, UsageError
+from ..errors import BaseServiceError, ConfigError, GoperfError, UsageError
 from ..runtime.service import GoService
 from .keys import CONFIG, MEASUREMENTS, ReportWrapper
+
+if TYPE_CHECKING:
+    from .base import BasePlugin
 
 __all__ = ["MEASUREMENT_ATTRIBUTE", "MEASURE_KEYS", "Goperf", "MeasuringPlugin", "measured_test"]
 
@@ -97,10 +100,12 @@ class Goperf:
     marker supplies defaults and ``limits``.
     """
 
-    def __init__(self, request: pytest.FixtureRequest, service: GoService, config: GoperfConfig) -> None:
+    def __init__(self, request: pytest.FixtureRequest, service: GoService, config: GoperfConfig,
+                 base: BasePlugin | None = None) -> None:
         self._request = request
         self._service = service
         self._config = config
+        self._base = base
         marker = request.node.get_closest_marker("goperf")
         self._defaults: dict[str, Any] = dict(marker.kwargs) if marker else {}
         unknown = set(self._defaults) - MEASURE_KEYS
@@ -132,7 +137,19 @@ class Goperf:
         tmp = self._request.getfixturevalue("tmp_path_factory")
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", self._request.node.nodeid)[-120:]
         directory = tmp.getbasetemp() / "goperf-rounds" / safe / f"m{n}"
-        result = measure(svc, spec, directory=directory, window_lock=_FileLock(_window_lock_path(tmp)))
+        lock = _FileLock(_window_lock_path(tmp))
+        result = None
+        base_svc = self._base.service(tmp) if self._base is not None and service is None else None
+        if base_svc is not None and self._base is not None:
+            from ..runtime.measure import measure_pair
+
+            try:
+                result = measure_pair(svc, base_svc, spec, directory=directory, schedule=self._config.schedule,
+                                      window_lock=lock)
+            except BaseServiceError as exc:
+                self._base.failed(exc)  # reported as the base's; the head is measured alone below
+        if result is None:
+            result = measure(svc, spec, directory=directory, window_lock=lock)
         self.measurements.append(result)
         for metric_name, limit in spec.limits.items():
             result.assert_metric(metric_name, max=limit)
@@ -175,7 +192,7 @@ class MeasuringPlugin:
         setattr(report, MEASUREMENT_ATTRIBUTE, json.dumps(measured.to_json(), sort_keys=True))
         from ..report.junit import median_properties
 
-        report.user_properties.extend(median_properties(measured))
+        item.user_properties.extend(median_properties(measured))  # JUnit XML reads them from the teardown report
         if report.failed:
             keep_artifacts(item, report)
         return report

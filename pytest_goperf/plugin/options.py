@@ -38,6 +38,17 @@ def add_options(parser: pytest.Parser) -> None:
         help="skip the comparison of a test whose baseline was measured in another environment (CPU, Go, GOMAXPROCS)",
     )
     group.addoption(
+        "--goperf-compare-to", metavar="REV",
+        help="compare with this base in the same run: a git revision (origin/main, a commit, the merge base) "
+        "or a directory holding a checkout of it; the working tree is the head ([tool.goperf.gate] compare_to, "
+        "GOPERF_COMPARE_TO)",
+    )
+    group.addoption(
+        "--goperf-schedule", choices=("interleaved", "duet"), default=None,
+        help="how base and head rounds are scheduled with --goperf-compare-to: interleaved (ABBA, the default) "
+        "or duet (both at once) ([tool.goperf.gate] schedule)",
+    )
+    group.addoption(
         "--goperf-leak-check",
         action="store_true",
         default=None,
@@ -60,6 +71,8 @@ def overrides(config: pytest.Config) -> dict[str, Any]:
         "leak_check_all": config.getoption("goperf_leak_check"),
         "baselines": Path(baselines).resolve() if baselines else None,
         "strict_environment": config.getoption("goperf_strict_env"),
+        "compare_to": config.getoption("goperf_compare_to"),
+        "schedule": config.getoption("goperf_schedule"),
     }
 
 

@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     from ..comparison.stats import Verdict
     from ..comparison.verdict import RunEvaluation
 
-__all__ = ["HEADER", "change", "num", "p_text", "rows"]
+__all__ = ["HEADER", "VERDICT", "change", "header", "num", "p_text", "rows", "sizes"]
 
 
 def num(v: float | None, unit: str = "") -> str:
@@ -41,7 +41,14 @@ def p_text(v: Verdict) -> str:
     return "-" if c.p_value is None else f"{c.p_value:.3g}"
 
 
+def sizes(v: Verdict) -> str:
+    """``5 pairs`` for a paired comparison, ``5+5`` rounds for a stored baseline."""
+    c = v.comparison
+    return f"{c.n_current} pairs" if c.design == "paired" else f"{c.n_baseline}+{c.n_current}"
+
+
 def rows(ev: RunEvaluation) -> list[list[str]]:
+    """One row per verdict, in :func:`header`'s columns; the verdict word is last (index :data:`VERDICT`)."""
     rows = []
     for v in ev.result.verdicts:
         c = v.comparison
@@ -53,10 +60,19 @@ def rows(ev: RunEvaluation) -> list[list[str]]:
                 num(c.current_median, c.policy.unit),
                 change(v),
                 p_text(v),
+                sizes(v),
                 v.status.value,
             ]
         )
     return rows
 
 
-HEADER = ["test", "metric", "baseline median", "current median", "change [interval]", "p (adj.)", "verdict"]
+HEADER = ["test", "metric", "baseline median", "current median", "change [interval]", "p (adj.)", "rounds", "verdict"]
+VERDICT = len(HEADER) - 1
+
+
+def header(ev: RunEvaluation) -> list[str]:
+    """The columns: the base and head medians in a same-run comparison, else the baseline and current ones."""
+    if ev.mode == "compare":
+        return ["test", "metric", "base median", "head median", "change [interval]", "p (adj.)", "pairs", "verdict"]
+    return list(HEADER)

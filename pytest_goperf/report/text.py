@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from ..comparison.status import Status
-from ._gate_cells import HEADER, rows
+from ._gate_cells import VERDICT, header, rows
 
 if TYPE_CHECKING:
     from ..analysis.functions import FunctionTable
@@ -32,11 +32,13 @@ __all__ = [
     "format_top",
     "format_value",
     "gate_lines",
+    "gate_mode_line",
     "goroutine_summary_text",
     "leak_report_text",
     "load_text",
     "number_text",
     "profile_summary_text",
+    "regression_text",
     "story_parts",
     "text_table",
     "trace_summary_text",
@@ -49,30 +51,46 @@ CLUSTERS_SHOWN = 8
 
 # ------------------------------------------------------------------------------------------- gate
 
+def gate_mode_line(ev: RunEvaluation) -> str:
+    """What the gate compared with: the base of the same run, or the stored baselines."""
+    if ev.mode == "compare" and ev.base is not None:
+        return (f"goperf gate: same-run comparison with the base {ev.base.describe()} ({ev.base.schedule} "
+                "schedule; each pair of rounds compared, signed-rank test)")
+    return "goperf gate: comparison with the stored baselines (Mann-Whitney test)"
+
+
+def _verdict_counts(ev: RunEvaluation) -> str:
+    res = ev.result
+    counts = {s: sum(1 for v in res.verdicts if v.status is s) for s in Status}
+    missing = "no base" if ev.mode == "compare" else "no baseline"
+    share = f" shared by {ev.share} measuring tests" if ev.share > 1 else ""
+    return (
+        f"gate: {counts[Status.REGRESSED]} regressed, {counts[Status.IMPROVED]} improved, "
+        f"{counts[Status.UNCHANGED]} unchanged, {counts[Status.NOT_ENOUGH_DATA]} not enough data, "
+        f"{counts[Status.NO_BASELINE]} {missing}; {res.family_size} comparison(s) under "
+        f"{'Benjamini-Hochberg' if res.method == 'bh' else 'Holm'} at alpha {res.alpha:g}{share}"
+    )
+
+
 def gate_lines(ev: RunEvaluation) -> list[str]:
     """The summary table for the terminal, regressions first, then notes and warnings."""
     order = {Status.REGRESSED: 0, Status.IMPROVED: 1, Status.NOT_ENOUGH_DATA: 2, Status.UNCHANGED: 3}
-    compared = [r for r in rows(ev) if r[6] != Status.NO_BASELINE.value]
-    lines = []
+    compared = [r for r in rows(ev) if r[VERDICT] != Status.NO_BASELINE.value]
+    lines = [gate_mode_line(ev)]
     if compared:
-        lines = text_table([HEADER, *sorted(compared, key=lambda r: (order.get(Status(r[6]), 9), r[0], r[1]))])
+        lines += text_table([header(ev), *sorted(compared, key=lambda r: (order.get(Status(r[VERDICT]), 9), r[0], r[1]))])
     res = ev.result
     missing = [v for v in res.verdicts if v.status is Status.NO_BASELINE]
     if missing:
         tests = sorted({v.test or "" for v in missing})
-        lines.append(
-            f"no baseline for {len(missing)} metric(s) of {len(tests)} test(s) "
-            f"({', '.join(tests[:3])}{' ...' if len(tests) > 3 else ''}): record them with "
-            "`pytest --goperf-update-baselines`"
-        )
-    counts = {s: sum(1 for v in res.verdicts if v.status is s) for s in Status}
+        which = f"{len(missing)} metric(s) of {len(tests)} test(s) ({', '.join(tests[:3])}{' ...' if len(tests) > 3 else ''})"
+        if ev.mode == "compare":
+            why = sorted({v.reason.removeprefix("no base: ") for v in missing})
+            lines.append(f"no base for {which}: {'; '.join(why)}")
+        else:
+            lines.append(f"no baseline for {which}: record them with `pytest --goperf-update-baselines`")
     lines.append("")
-    lines.append(
-        f"gate: {counts[Status.REGRESSED]} regressed, {counts[Status.IMPROVED]} improved, "
-        f"{counts[Status.UNCHANGED]} unchanged, {counts[Status.NOT_ENOUGH_DATA]} not enough data, "
-        f"{counts[Status.NO_BASELINE]} no baseline; {res.family_size} comparison(s) under "
-        f"{'Benjamini-Hochberg' if res.method == 'bh' else 'Holm'} at alpha {res.alpha:g}"
-    )
+    lines.append(_verdict_counts(ev))
     for v in res.regressions:
         lines.append(f"REGRESSED {v.test} {v.metric}: {v.reason}")
     for note in res.notes:
@@ -80,6 +98,17 @@ def gate_lines(ev: RunEvaluation) -> list[str]:
     for w in ev.warnings:
         lines.append(f"warning: {w}")
     return lines
+
+
+def regression_text(ev: RunEvaluation) -> str:
+    """The failure message of a test whose measurements regressed: what, by how much, against what."""
+    regressions = ev.result.regressions
+    against = f"the base {ev.base.describe()}" if ev.mode == "compare" and ev.base is not None else "its stored baseline"
+    lines = [f"{len(regressions)} metric(s) regressed against {against}:"]
+    for v in regressions:
+        lines.append(f"  {v.metric}: {v.reason}")
+    lines.append(f"({_verdict_counts(ev)})")
+    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------------------------------ leaks

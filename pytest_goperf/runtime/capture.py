@@ -104,13 +104,15 @@ def capture_window(
     check_alive: Callable[[], None] | None = None,
     progress: Callable[[str], None] | None = None,
     source: str = "",
+    cpu_clock: Callable[[], int | None] | None = None,
 ) -> RawWindow:
     """Capture one window of ``seconds`` from the service behind ``pprof``.
 
     ``load``, when given, is called in a thread before the window and must
     apply ``warmup`` seconds of load and then ``seconds`` more (the window
     starts after the warm-up). ``check_alive`` raises when the service has
-    exited (called before and after the window).
+    exited (called before and after the window); ``cpu_clock`` reads the
+    service's own CPU time (ns), at the start and the end of the window.
 
     :raises PprofError: the start dump could not be taken, or (``strict``)
         any part could not be captured.
@@ -138,6 +140,7 @@ def capture_window(
         if warmup:
             time.sleep(warmup)
     say(f"capturing a {seconds:g} s window: execution trace and CPU profile")
+    cpu_start = cpu_clock() if cpu_clock is not None else None
     started_at = time.time()
     window_timeout = seconds + options.request_timeout
     if options.trace:
@@ -149,6 +152,8 @@ def capture_window(
     join = window_timeout + warmup + 5
     for t in threads:
         t.join(join)
+    cpu_end = cpu_clock() if cpu_clock is not None else None
+    process_cpu = cpu_end - cpu_start if cpu_start is not None and cpu_end is not None else None
     for role in ("load", "trace", "cpu_profile"):
         if (role == "load" and load is None) or (role == "trace" and not options.trace) \
                 or (role == "cpu_profile" and not options.cpu_profile):
@@ -202,6 +207,7 @@ def capture_window(
         source=source or pprof.base_url,
         errors=errors,
         end_dump_marked=has_leak,
+        process_cpu_ns=process_cpu,
         **body,
     )
 

@@ -83,6 +83,7 @@ def save_window(raw: RawWindow, directory: Path) -> WindowFiles:
         "started_at": raw.started_at,
         "seconds": raw.seconds,
         "end_dump_marked": raw.end_dump_marked,
+        "process_cpu_ns": raw.process_cpu_ns,
         "files": {role: p.name for role, p in sorted(paths.items())},
         "errors": dict(sorted(raw.errors.items())),
         "goperf_version": __version__,
@@ -168,6 +169,7 @@ def load_window(path: Path) -> RawWindow:
         marked = "leak_profile" in found
     seconds = meta.get("seconds")
     started = meta.get("started_at")
+    cpu_ns = meta.get("process_cpu_ns")
     return RawWindow(
         seconds=float(seconds) if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) else None,
         started_at=float(started) if isinstance(started, (int, float)) and not isinstance(started, bool) else None,
@@ -176,5 +178,6 @@ def load_window(path: Path) -> RawWindow:
         names=names,
         notes=tuple(notes),
         end_dump_marked=marked,
+        process_cpu_ns=cpu_ns if isinstance(cpu_ns, int) and not isinstance(cpu_ns, bool) else None,
         **found,  # type: ignore[arg-type]
     )
