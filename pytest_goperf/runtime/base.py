@@ -12,6 +12,7 @@ the head.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import fcntl
 import shutil
 import subprocess
@@ -48,7 +49,9 @@ def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=_GIT_TIMEOUT,
                               check=False)
     except FileNotFoundError:
-        raise ConfigError("--goperf-compare-to needs git on PATH (or give a directory holding the base)") from None
+        if shutil.which("git") is None:
+            raise ConfigError("--goperf-compare-to needs git on PATH (or give a directory holding the base)") from None
+        raise GoperfError(f"cannot run git in {cwd}: the directory does not exist") from None
     except subprocess.TimeoutExpired:
         raise GoperfError(f"`git {' '.join(args)}` did not finish within {_GIT_TIMEOUT:.0f} s") from None
 
@@ -101,6 +104,7 @@ def materialise_base(rev: str, *, project_root: Path, cache: Path) -> BaseChecko
         if proc.returncode != 0:
             raise GoperfError(f"cannot check out the base {rev} ({commit[:12]}) into {target}:\n{proc.stderr.strip()}")
     base = BaseCheckout(rev, target, commit, worktree=True, repo=repo)
+    _created[:] = [b for b in _created if b.root != target]
     _created.append(base)
     return base
 
@@ -122,6 +126,9 @@ def _is_checkout_of(path: Path, commit: str) -> bool:
 
 
 def _discard(path: Path, repo: Path) -> None:
+    if not repo.is_dir():  # the repository itself is gone: nothing to unregister
+        shutil.rmtree(path, ignore_errors=True)
+        return
     if path.exists():
         _git(["worktree", "remove", "--force", str(path)], repo)
         if path.exists():
@@ -141,4 +148,5 @@ def remove_base(base: BaseCheckout) -> None:
 @atexit.register
 def _sweep() -> None:  # pragma: no cover - only when the run ends without unconfigure
     for base in list(_created):
-        remove_base(base)
+        with contextlib.suppress(GoperfError):
+            remove_base(base)
