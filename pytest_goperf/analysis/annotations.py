@@ -8,7 +8,8 @@ them into completed spans, the way ``internal/trace``'s summary does:
   closes the innermost region open on its goroutine (whatever its name, as
   the toolchain does); an end with no region open began before the window,
   a begin never ended is still open after it;
-* a task is one ID begun once and ended once, on any goroutines;
+* a task is one ID begun once and ended once, on any goroutines (one begun
+  before the trace has no known type and is left out);
 * logs are counted by category.
 
 Only completed spans (both ends inside the window) have a duration; spans cut
@@ -155,7 +156,7 @@ class UserAnnotations:
             return dict(self.logs)
         names, col, cut = self._columns(kind)[:3]
         counts = np.bincount(col, minlength=len(names)) if col.size else np.zeros(len(names), dtype=np.int64)
-        out = {n: int(c) for n, c in zip(names, counts.tolist(), strict=True)}
+        out = {n: int(c) for n, c in zip(names, counts.tolist(), strict=True) if c}
         for n in cut:
             out.setdefault(n, 0)
         return out
@@ -390,7 +391,10 @@ def _pair_tasks(typ: np.ndarray, t: np.ndarray, g: np.ndarray, tid: np.ndarray, 
     b = bi[pos[hit]]
     ended = np.zeros(bi.size, dtype=bool)
     ended[pos[hit]] = True
+    # A task begun before the trace has no known type (the toolchain's is ""): it is left out.
     cut = np.concatenate((name[bi[~ended]], name[ends[~hit]]))
+    if "" in names:
+        cut = cut[cut != names.index("")]
     by_end = np.argsort(t[e], kind="stable")
     b, e = b[by_end], e[by_end]
     return (name[b], tid[b], parent[b], t[b], t[e], g[b], g[e], _open_counts(names, cut))

@@ -156,6 +156,7 @@ def parse_duration_ns(text: str, what: str = "time") -> int:
 
 def transition_lines(data: bytes, args: argparse.Namespace) -> Iterator[str]:
     """The transitions of ``data`` that pass the command line's filters, one line (or JSON object) each."""
+    from ..analysis.wakeups import site_of
     from ..formats.trace.reader import TraceReader
 
     reader = TraceReader(data)
@@ -165,15 +166,19 @@ def transition_lines(data: bytes, args: argparse.Namespace) -> Iterator[str]:
                                  since_ns=since, until_ns=until, changes_only=True):
         rel = ev.time_ns - (reader.start_ns or 0)
         top = ev.stack[0] if ev.stack else None
+        site = site_of(ev.stack) if ev.stack else None
         if args.json:
             yield json.dumps({"time_ns": ev.time_ns, "since_start_ns": rel, "goroutine": ev.goroutine,
                               "from": ev.from_state, "to": ev.to_state, "reason": ev.reason,
-                              "frame": str(top) if top else None, "stack": [str(f) for f in ev.stack],
+                              "frame": str(top) if top else None, "site": site, "stack": [str(f) for f in ev.stack],
                               "m": ev.m, "p": ev.p, "g": ev.g}, sort_keys=True)
         else:
-            by = f" by G{ev.g}" if ev.g >= 0 and ev.g != ev.goroutine else ""
+            # A goroutine made runnable while another ran: that one woke it (its stack is the event's).
+            woke = ev.from_state == "Waiting" and ev.g >= 0 and ev.g != ev.goroutine
+            by = f" by G{ev.g}" if woke else ""
             yield (f"{rel / 1e6:12.6f} ms  G{ev.goroutine:<7} {ev.from_state + '->' + ev.to_state:<22} "
-                   f"{json.dumps(ev.reason)}{by}  {top if top else '-'}")
+                   f"{json.dumps(ev.reason)}{by}  {top if top else '-'}"
+                   + (f"  in {site}" if top and site != top.function else ""))
 
 
 def run_analyze_command(args: argparse.Namespace) -> int:
