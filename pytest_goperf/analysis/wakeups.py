@@ -123,18 +123,24 @@ class WakeupPair:
     stack: Stack = ()  # an example blocking stack
     waker_stack: Stack = ()  # an example waker stack
 
+    @property
+    def via(self) -> str | None:
+        """The library call the waker made (``sync.(*Mutex).Unlock``), when it is not the waker's own function."""
+        via = next((f.function for f in self.waker_stack if classify(f.function) != "runtime"), None)
+        return via if via != self.woken_by else None
+
     def describe(self) -> str:
         """``"412 waits on chan receive in main.consume, 96 % woken by main.produce, total 1.3 s"``."""
         by = self.woken_by if self.waker_kind == "goroutine" else f"the {self.woken_by} (no goroutine)"
-        via = next((f.function for f in self.waker_stack if classify(f.function) != "runtime"), self.woken_by)
-        if via != self.woken_by:
-            by += f" ({via})"
+        if self.via:
+            by += f" ({self.via})"
         return (f"{self.count} waits on {self.reason or 'an unnamed reason'} in {self.blocked_at}, "
                 f"{self.share:.0%} woken by {by}, total {duration_text(self.total_ns)}")
 
     def to_json(self) -> dict[str, Any]:
         return {"reason": self.reason, "blocked_at": self.blocked_at, "woken_by": self.woken_by,
-                "waker_kind": self.waker_kind, "count": self.count, "total_ns": self.total_ns, "max_ns": self.max_ns,
+                "waker_kind": self.waker_kind, "via": self.via, "count": self.count, "total_ns": self.total_ns,
+                "max_ns": self.max_ns,
                 "share": self.share, "goroutines": list(self.goroutines), "wakers": list(self.wakers),
                 "stack": [str(f) for f in self.stack[:8]], "waker_stack": [str(f) for f in self.waker_stack[:8]]}
 

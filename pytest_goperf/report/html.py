@@ -67,6 +67,8 @@ def _wakeups_html(t: Triage) -> list[str]:
                "<th>share</th><th>total</th><th>longest</th><th>goroutines</th></tr></thead><tbody>")
     for p in w.pairs:
         by = escape(p.woken_by) if p.waker_kind == "goroutine" else f"<i>{escape(p.woken_by)}</i>"
+        if p.via:
+            by += f" <span style='color:#666'>({escape(p.via)})</span>"
         out.append(
             f"<tr><td>{p.count}</td><td>{escape(p.reason)}</td>"
             f"<td class='mono'><details><summary>{escape(p.blocked_at)}</summary>"
@@ -157,8 +159,6 @@ def render_html(triage: Triage, *, title: str | None = None) -> str:
             out.append(f"<div class='meta'>{sl.count} waits; p50 {sl.p50_ns / 1e6:.3g} ms, p90 {sl.p90_ns / 1e6:.3g} ms, "
                        f"p99 {sl.p99_ns / 1e6:.3g} ms, max {sl.max_ns / 1e6:.3g} ms</div>")
         out.append(f"<div id='chart-latency'>{latency_histogram(h.edges_ns, h.counts)}</div>")
-    if t.metrics is not None and t.metrics.wakeups is not None:
-        out += _wakeups_html(t)
     if t.cpu is not None and t.cpu.total:
         out.append("<h2 id='hot'>Hot functions (flat share of CPU)</h2>")
         split = ", ".join(f"{g.key} {g.flat_share:.0%}" for g in t.cpu.by_class())
@@ -169,6 +169,8 @@ def render_html(triage: Triage, *, title: str | None = None) -> str:
         out.append("<h2 id='flame'>Flame graph of the CPU profile</h2>")
         out.append("<div class='meta'>Root at the bottom; width is the share of CPU; hover a frame for its name and share.</div>")
         out.append(f"<div id='chart-flame' style='overflow-x:auto'>{flame_graph(t.cpu)}</div>")
+    if t.metrics is not None and t.metrics.wakeups is not None:
+        out += _wakeups_html(t)
     # Clusters.
     out.append("<h2 id='clusters-h'>Goroutine clusters (end dump)</h2>")
     if not t.clusters:
