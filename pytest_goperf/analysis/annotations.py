@@ -60,13 +60,10 @@ def fields_equal(a: Any, b: object) -> bool:
     return type(b) is type(a) and all(_same(getattr(a, n), getattr(b, n)) for n in names)
 
 
-@dataclass(frozen=True, slots=True)
-class RegionSpan:
-    """One completed region: ``trace.WithRegion(ctx, name, ...)`` from begin to end (ns of the trace clock)."""
+class Span:
+    """Something with a start and an end on the trace clock (ns)."""
 
-    name: str
-    goroutine: int
-    task: int  # the task of the region's context (0: none)
+    __slots__ = ()
     start_ns: int
     end_ns: int
 
@@ -76,7 +73,18 @@ class RegionSpan:
 
 
 @dataclass(frozen=True, slots=True)
-class TaskSpan:
+class RegionSpan(Span):
+    """One completed region: ``trace.WithRegion(ctx, name, ...)`` from begin to end (ns of the trace clock)."""
+
+    name: str
+    goroutine: int
+    task: int  # the task of the region's context (0: none)
+    start_ns: int
+    end_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSpan(Span):
     """One completed task: ``trace.NewTask(ctx, type)`` to ``task.End()``."""
 
     type: str
@@ -86,10 +94,6 @@ class TaskSpan:
     end_ns: int
     goroutine: int  # the goroutine that began it
     end_goroutine: int  # ... and the one that ended it
-
-    @property
-    def duration_ns(self) -> int:
-        return self.end_ns - self.start_ns
 
 
 @dataclass(frozen=True, slots=True)

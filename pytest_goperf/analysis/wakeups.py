@@ -32,7 +32,7 @@ import numpy as np
 
 from ..formats.symbols import Frame
 from ..formats.trace import _format as F
-from .annotations import fields_equal
+from .annotations import Span, fields_equal
 from .classify import classify
 
 __all__ = ["Wakeup", "WakeupPair", "Wakeups", "duration_text", "site_of"]
@@ -73,7 +73,7 @@ def site_of(stack: Stack, main_module: str | None = None) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Wakeup:
+class Wakeup(Span):
     """One blocking episode of one goroutine (times: ns of the trace clock)."""
 
     goroutine: int
@@ -85,10 +85,6 @@ class Wakeup:
     waker_kind: str  # "goroutine", "timer", "netpoller" or "scheduler"
     waker_stack: Stack  # the waker's stack at the wake-up (empty for the runtime)
     since_start: bool = False
-
-    @property
-    def duration_ns(self) -> int:
-        return self.end_ns - self.start_ns
 
     @property
     def blocked_at(self) -> str:

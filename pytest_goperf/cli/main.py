@@ -2,8 +2,10 @@
 
 Subcommands:
 
-``goperf analyze FILE [--json] [--kind KIND]``
+``goperf analyze FILE [--json] [--kind KIND] [--wakeups]``
     Summarise a captured goroutine dump, execution trace or pprof profile.
+``goperf analyze TRACE --transitions [--goid N] [--from S] [--to S] [--since T] [--until T] [--json]``
+    Print a trace's goroutine state transitions that pass the filters, one a line.
 ``goperf load URL (--rate R | --concurrency C) --duration D [--json]``
     Bounded HTTP/1.1 keep-alive load on a loopback service (docs/load.md).
 ``goperf baseline list | show | diff | prune``

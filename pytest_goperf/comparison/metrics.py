@@ -183,7 +183,8 @@ def _annotation_metric(name: str, family: str, arg: str) -> Metric:
                       read, min_effect_rel=0.10, min_effect_abs=1.0, check=check)
     p99 = stat == "p99"
     return Metric(name, "ms", "higher", f"{what} of the {_NOUNS[kind]} {arg} completed in the window", read,
-                  min_effect_rel=0.10 if p99 else 0.05, min_effect_abs=0.05 if p99 else 0.01, log_scale=True,
+                  # regions can be microseconds long: the absolute floors are 1 us (p50) and 5 us (p99)
+                  min_effect_rel=0.10 if p99 else 0.05, min_effect_abs=0.005 if p99 else 0.001, log_scale=True,
                   check=check)
 
 
