@@ -312,7 +312,9 @@ def _pairs(w: Wakeups, complete: np.ndarray) -> tuple[WakeupPair, ...]:
         return ()
     # Blocker: (reason, blocking function); waker: its function or the runtime waker's kind.
     sites: dict[str, int] = {}
-    stack_site = np.array([sites.setdefault(site_of(st), len(sites)) for st in w.stacks], dtype=np.int64)
+    stack_site = np.zeros(len(w.stacks), dtype=np.int64)
+    used = np.unique(np.concatenate((w.stack[idx], w.waker_stack[idx])))
+    stack_site[used] = [sites.setdefault(site_of(w.stacks[i]), len(sites)) for i in used.tolist()]
     kinds = {"timer": -2, "netpoller": -3, "scheduler": -4}
     runtime_site = np.array([kinds[RUNTIME_WAKERS.get(r, "scheduler")] for r in w.reasons], dtype=np.int64)
     reason = w.reason[idx]
