@@ -323,20 +323,22 @@ def _pairs(w: Wakeups, complete: np.ndarray) -> tuple[WakeupPair, ...]:
     woke = np.where(wakers >= 0, stack_site[w.waker_stack[idx]], runtime_site[reason])
     dur = (w.end - w.start)[idx]
     key_b = reason * len(sites) + blocked
-    keys = np.stack((key_b, woke), axis=1)
-    uniq, inv = np.unique(keys, axis=0, return_inverse=True)
+    # One integer key per (blocker, waker): the runtime wakers are -2..-4, hence the offset.
+    width = len(sites) + 4
+    uniq, inv = np.unique(key_b * width + (woke + 4), return_inverse=True)
     inv = inv.reshape(-1)
     totals = np.bincount(inv, weights=dur)
     counts = np.bincount(inv)
-    maxes = np.zeros(uniq.shape[0], dtype=np.int64)
-    np.maximum.at(maxes, inv, dur)
+    by_pair = np.argsort(inv, kind="stable")
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    maxes = np.maximum.reduceat(dur[by_pair], starts)
     per_blocker = {int(k): int(c) for k, c in zip(*np.unique(key_b, return_counts=True), strict=True)}
     names = {v: k for k, v in sites.items()}
     names.update({v: k for k, v in kinds.items()})
     out = []
     for u in np.argsort(-totals, kind="stable")[:TOP_PAIRS].tolist():
-        kb, kw = int(uniq[u, 0]), int(uniq[u, 1])
-        members = idx[inv == u]
+        kb, kw = int(uniq[u]) // width, int(uniq[u]) % width - 4
+        members = idx[by_pair[starts[u]:starts[u] + counts[u]]]
         first = int(members[0])
         gs = tuple(dict.fromkeys(w.goroutine[members].tolist()))[:PAIR_IDS]
         ws = tuple(x for x in dict.fromkeys(w.waker[members].tolist()) if x >= 0)[:PAIR_IDS]
