@@ -338,3 +338,22 @@ def test_the_report_shows_the_wakeup_table_and_chains(tmp_path):
     assert "id='wakeup-pairs'" in html and "main.consume" in html and "main.produce" in html
     if t.findings and t.findings[0].goroutine_ids:
         assert "Wake-up chains of the goroutines of the top finding" in html
+
+
+def test_region_metrics_reach_the_gate_and_assertions():
+    from pytest_goperf import ClosedModel, GoperfAssertionError, Measurement, MeasureSpec, Request, Scenario
+    from pytest_goperf.comparison.samples import metric_samples
+
+    rounds = tuple(_round(p.read_bytes(), index=i) for i, p in enumerate(ANNOTATED))
+    spec = MeasureSpec(track=("region_p50:db.query", "log_count:cache"), gate=("region_p50:db.query",),
+                       limits={"task_p99:checkout": 1000.0})
+    m = Measurement(rounds=rounds, window=0.3, scenario=Scenario([Request("GET", "/checkout")]),
+                    model=ClosedModel(4), directory=Path("."), tracked=spec.recorded, spec=spec)
+    assert set(spec.recorded) == {"region_p50:db.query", "log_count:cache", "task_p99:checkout"}
+    samples = metric_samples([m])
+    s = samples["region_p50:db.query"]
+    assert s.gated and list(s.values) == m.values("region_p50:db.query") and len(s.values) == len(rounds)
+    assert not samples["log_count:cache"].gated and "task_p99:checkout" in samples
+    m.assert_metric("region_p50:db.query", min=1.0, max=1000.0)
+    with pytest.raises(GoperfAssertionError, match=r"region_p50:db.query = .* ms \(median; rounds: .*\) exceeds the limit 0.5 ms"):
+        m.assert_metric("region_p50:db.query", max=0.5)
