@@ -52,13 +52,13 @@ _EMPTY = np.zeros(0, dtype=np.int64)
 Stack = tuple[Frame, ...]
 
 
-def duration_text(ns: float) -> str:
+def duration_text(ns: float, *, micro: str = "us") -> str:
     """``"412 us"``, ``"2.22 ms"``, ``"1.3 s"``: three significant digits in a unit that fits."""
     if ns >= 1e9:
         return f"{ns / 1e9:.3g} s"
     if ns >= 1e6:
         return f"{ns / 1e6:.3g} ms"
-    return f"{ns / 1e3:.3g} us"
+    return f"{ns / 1e3:.3g} {micro}"
 
 
 def site_of(stack: Stack, main_module: str | None = None) -> str:
