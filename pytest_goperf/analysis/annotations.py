@@ -221,11 +221,6 @@ class UserAnnotations:
                            int(self.task_start[i]), int(self.task_end[i]), int(self.task_goroutine[i]),
                            int(self.task_end_goroutine[i]))
 
-    def require(self, kind: Kind, which: str, metric: str) -> None:
-        """Raise :class:`~pytest_goperf.UnknownNameError` when no name of ``kind`` matches ``which``."""
-        if not self.matching(kind, which):
-            raise unknown_name(kind, which, metric, self.names(kind))
-
     def to_json(self) -> dict[str, Any]:
         """``{"regions": {name: summary}, "tasks": {type: summary}, "logs": {category: count}}``."""
         return {"regions": {n: s.to_json() for n, s in self.summary("region").items()},
