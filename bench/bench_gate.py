@@ -3,7 +3,9 @@
 Runs the example service three times: twice unchanged (A1, A2: separate
 processes, as a baseline and a later CI run would be) and once with
 ``-extra-cpu 0.15`` (B: 15 % more work in main.hashPayload). Each run gives a
-pool of measurement rounds under the same closed-model load. Gate runs then
+pool of measurement rounds under the same closed-model load; the rounds of the
+three are taken in turn (A1, A2, B, A1, ...), so that a change in the shared
+machine's load does not pass for a regression of one pool. Gate runs then
 draw 5 baseline + 5 current rounds from the pools:
 
 - A/A: baseline from A1, current from A2 -> every "regressed" is a false alarm;
@@ -16,6 +18,15 @@ are not independent: the rates are estimates from a pool of real rounds.
 
     python bench/bench_gate.py [--rounds 15] [--window 3] [--draws 200] [--save pools.json]
     python bench/bench_gate.py --pools pools.json      # re-analyse saved pools without measuring
+    python bench/bench_gate.py --scenario checkout     # a region metric against request latency
+
+``--scenario checkout`` loads the annotated route ``/checkout?items=3&db_ms=2``
+instead: a request sleeps 3 x 2 ms in its ``db.query`` regions and spends some
+30 us in its ``price`` region (main.hashPayload, the function ``-extra-cpu``
+inflates). The same +15 % of work moves ``region_p50:price`` by about 15 % and
+the request latency by well under 1 %: the region metric gates the change, the
+latency cannot (the point of region metrics: they are not diluted by the rest
+of the request).
 """
 
 from __future__ import annotations
@@ -44,24 +55,47 @@ from pytest_goperf import (
 from pytest_goperf.runtime.build import build_binary
 
 REPO = Path(__file__).resolve().parent.parent
-GATED = [
-    "cpu_per_request:main.hashPayload",  # the changed function's CPU per request
-    "hot_share:main.hashPayload",  # its share of the CPU profile
-    "cpu_per_request",  # the service's CPU per request
-]
-RECORDED = GATED + ["throughput", "latency.p99", "runnable.p99"]
+SCENARIOS = {
+    "work": ("/work?n=2000", [
+        "cpu_per_request:main.hashPayload",  # the changed function's CPU per request
+        "hot_share:main.hashPayload",  # its share of the CPU profile
+        "cpu_per_request",  # the service's CPU per request
+    ], ["throughput", "latency.p99", "runnable.p99"]),
+    "checkout": ("/checkout?items=3&db_ms=2", [
+        "region_p50:price",  # the region around main.hashPayload
+        "latency.p50",  # the whole request
+        "latency.p99",
+    ], ["region_p99:price", "region_p50:db.query", "task_p50:checkout", "throughput"]),
+}
+PATH, GATED, _EXTRA = SCENARIOS["work"]
+RECORDED = GATED + _EXTRA
 
 
-def pool(binary: Path, extra_cpu: float, rounds: int, window: float, workdir: Path) -> dict[str, list[float]]:
-    args = ("-addr", "{addr}", "-extra-cpu", str(extra_cpu))
-    svc = start_service(ServiceSpec(binary=binary, args=args), workdir / f"svc-{extra_cpu}-{time.time_ns()}.log")
+def pools(binary: Path, rounds: int, window: float, workdir: Path) -> list[dict[str, list[float]]]:
+    """A1, A2 (unchanged) and B (-extra-cpu 0.15) pools, measured round by round in turn.
+
+    The three services run side by side (an idle one costs nothing) and each round of
+    each is measured alone, A1, A2, B, A1, ...: a drift of the shared machine's load hits
+    the three pools alike instead of whichever pool was being measured at the time.
+    """
+    services = []
     try:
-        spec = MeasureSpec(load=Scenario([Request("GET", "/work?n=2000")]), model=ClosedModel(4), rounds=rounds, window=window,
-                           warmup=1.0, warmup_rounds=1, track=tuple(GATED), check_leaks=False)
-        m = measure(svc, spec, directory=workdir / f"rounds-{extra_cpu}-{time.time_ns()}")
+        for k, extra_cpu in enumerate((0.0, 0.0, 0.15)):
+            args = ("-addr", "{addr}", "-extra-cpu", str(extra_cpu))
+            services.append(start_service(ServiceSpec(binary=binary, args=args), workdir / f"svc-{k}.log"))
+        spec = MeasureSpec(load=Scenario([Request("GET", PATH)]), model=ClosedModel(4), rounds=1, window=window,
+                           warmup=1.0, track=tuple(GATED), check_leaks=False)
+        out: list[dict[str, list[float]]] = [{name: [] for name in RECORDED} for _ in services]
+        for i in range(rounds + 1):  # the first round of each service is a warm-up
+            for k, svc in enumerate(services):
+                m = measure(svc, spec, directory=workdir / f"rounds-{k}-{i}")
+                if i:
+                    for name in RECORDED:
+                        out[k][name] += m.values(name)
+        return out
     finally:
-        svc.stop()
-    return {name: m.values(name) for name in RECORDED}
+        for svc in services:
+            svc.stop()
 
 
 def gate_run(base: dict[str, list[float]], cur: dict[str, list[float]], rng: random.Random, n: int, rule: str):
@@ -88,7 +122,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--save", type=Path, help="write the measured pools to this JSON file")
     ap.add_argument("--pools", type=Path, help="read pools saved with --save instead of measuring")
+    ap.add_argument("--scenario", choices=sorted(SCENARIOS), default="work",
+                    help="work: CPU metrics of /work; checkout: a region metric against request latency")
     args = ap.parse_args()
+    global PATH, GATED, RECORDED
+    PATH, GATED, extra = SCENARIOS[args.scenario]
+    RECORDED = GATED + extra
 
     if args.pools:
         saved = json.loads(args.pools.read_text())
@@ -98,11 +137,9 @@ def main() -> None:
             work = Path(tmp)
             binary = build_binary(REPO / "examples" / "go-service", work / "bin").path
             t0 = time.monotonic()
-            a1 = pool(binary, 0.0, args.rounds, args.window, work)
-            a2 = pool(binary, 0.0, args.rounds, args.window, work)
-            b = pool(binary, 0.15, args.rounds, args.window, work)
+            a1, a2, b = pools(binary, args.rounds, args.window, work)
             measured = time.monotonic() - t0
-        header = (f"pools: 3 x {args.rounds} rounds of {args.window:g} s (closed model, 4 clients, /work?n=2000), "
+        header = (f"pools: 3 x {args.rounds} rounds of {args.window:g} s (closed model, 4 clients, {PATH}), "
                   f"measured in {measured:.0f} s")
         if args.save:
             args.save.write_text(json.dumps({"a1": a1, "a2": a2, "b": b, "header": header}, indent=1))

@@ -46,6 +46,7 @@ __version__ = "0.1.0"
 # public name -> module that defines it ("module:attribute" when the public name differs)
 _LAZY: dict[str, str] = {
     "Ancestor": "formats.goroutines",
+    "AnnotationSummary": "analysis.annotations",
     "BaselineDiff": "baseline.store",
     "BaselineEntry": "baseline.store",
     "BaselineStore": "baseline.store",
@@ -105,6 +106,7 @@ _LAZY: dict[str, str] = {
     "RangeEvent": "formats.trace.reader",
     "RawWindow": "formats.window",
     "RegionEvent": "formats.trace.reader",
+    "RegionSpan": "analysis.annotations",
     "Request": "load.scenario",
     "RequestStats": "load.result",
     "Round": "analysis.measurement",
@@ -112,8 +114,8 @@ _LAZY: dict[str, str] = {
     "RunEvaluation": "comparison.verdict",
     "RunnableSeries": "analysis.timeline",
     "RunnableStats": "analysis.trace_metrics",
-    "SavedWindow": "runtime.capture",
     "Sample": "formats.profile._model",
+    "SavedWindow": "runtime.capture",
     "Scenario": "load.scenario",
     "SchedLatency": "analysis.trace_metrics",
     "ServiceSpec": "runtime.service",
@@ -123,6 +125,7 @@ _LAZY: dict[str, str] = {
     "Status": "comparison.status",
     "SyncEvent": "formats.trace.reader",
     "TaskEvent": "formats.trace.reader",
+    "TaskSpan": "analysis.annotations",
     "TestBaseline": "baseline.store",
     "TestMeasurement": "comparison.verdict",
     "TraceEvent": "formats.trace.reader",
@@ -130,8 +133,12 @@ _LAZY: dict[str, str] = {
     "TraceReader": "formats.trace.reader",
     "TraceTimeline": "analysis.timeline",
     "Triage": "analysis.triage.findings",
+    "UserAnnotations": "analysis.annotations",
     "ValueType": "formats.profile._model",
     "Verdict": "comparison.stats",
+    "Wakeup": "analysis.wakeups",
+    "WakeupPair": "analysis.wakeups",
+    "Wakeups": "analysis.wakeups",
     "WarningSign": "analysis.functions",
     "WindowAnalysis": "analysis.window",
     "WindowFiles": "formats.window",
@@ -173,6 +180,7 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "Ancestor",
+    "AnnotationSummary",
     "BaseServiceError",
     "BaselineDiff",
     "BaselineEntry",
@@ -244,6 +252,7 @@ __all__ = [
     "RangeEvent",
     "RawWindow",
     "RegionEvent",
+    "RegionSpan",
     "Request",
     "RequestStats",
     "Round",
@@ -266,6 +275,7 @@ __all__ = [
     "Status",
     "SyncEvent",
     "TaskEvent",
+    "TaskSpan",
     "TestBaseline",
     "TestMeasurement",
     "TraceEvent",
@@ -276,8 +286,12 @@ __all__ = [
     "Triage",
     "UnknownNameError",
     "UsageError",
+    "UserAnnotations",
     "ValueType",
     "Verdict",
+    "Wakeup",
+    "WakeupPair",
+    "Wakeups",
     "WarningSign",
     "WindowAnalysis",
     "WindowFiles",
@@ -334,6 +348,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, eagerly
+    from .analysis.annotations import AnnotationSummary, RegionSpan, TaskSpan, UserAnnotations
     from .analysis.functions import (
         FunctionStat,
         FunctionTable,
@@ -362,6 +377,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, eagerly
     from .analysis.triage.findings import Cluster, Evidence, Finding, GoroutineStory, Measure, Triage
     from .analysis.triage.findings import analyse as triage
     from .analysis.triage.rules import Rule, rules_with
+    from .analysis.wakeups import Wakeup, WakeupPair, Wakeups
     from .analysis.window import WindowAnalysis, analyse_window
     from .baseline.environment import Environment, capture_environment
     from .baseline.store import BaselineDiff, BaselineEntry, BaselineStore, MetricBaseline, TestBaseline

@@ -12,6 +12,10 @@ and traced through ``/debug/pprof/trace?seconds=W`` while a bounded load hits
   GODEBUG=traceadvanceperiod=80ms makes the runtime start a new generation
   every 80 ms, so the window spans several generations (boundaries, per-generation
   tables and the status events of later generations are exercised)
+* ``go1.NN-annot.trace``   GOMAXPROCS=2 under a load of the annotated route
+  (``/checkout``: a trace task per request, regions and a log) and the
+  producer/consumer route (``/pipeline``) plus lock contention: user tasks,
+  regions, logs and wake-ups of every kind (channel, mutex, timer, netpoller)
 * ``go1.21-p2.trace``      the old (pre-1.22) format, which the reader must refuse
 
 Usage::
@@ -46,10 +50,17 @@ LOAD_PATHS = [
     "/defect/contention?n=16&work=10",
     "/items/none",
 ]
+#: The annotated capture: known region durations (db.query sleeps db_ms), a producer/consumer hand-off.
+ANNOTATED_PATHS = [
+    "/checkout?items=3&db_ms=2",
+    "/pipeline?n=100&work=20&consumers=2",
+    "/checkout?items=2&db_ms=1",
+    "/defect/contention?n=8&iters=200",
+]
 
 
 def capture(binary: Path, out: Path, *, procs: int, seconds: float, cpu_profile: bool,
-            generation_ms: int = 0) -> int:
+            generation_ms: int = 0, paths: list[str] = LOAD_PATHS) -> int:
     """Trace the running service for ``seconds`` under load; write the trace to ``out``."""
     env = {"GOMAXPROCS": str(procs)}
     if generation_ms:
@@ -57,7 +68,7 @@ def capture(binary: Path, out: Path, *, procs: int, seconds: float, cpu_profile:
     with samplekit.run_service(binary, env=env) as url:
         # Warm up so the trace shows a service in steady state, not start-up.
         samplekit.fetch(f"{url}/work?n=10")
-        with samplekit.load(url, LOAD_PATHS, clients=4, max_seconds=seconds + 20):
+        with samplekit.load(url, paths, clients=4, max_seconds=seconds + 20):
             time.sleep(0.2)
             profiler = None
             if cpu_profile:
@@ -81,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--releases", default=",".join(r for r in samplekit.GO_RELEASES if r != "1.21"))
     ap.add_argument("--seconds", type=float, default=0.25)
-    ap.add_argument("--jobs", default="p2,p4-cpu", help="which captures per release (p2, p4-cpu)")
+    ap.add_argument("--jobs", default="p2,p4-cpu,annot", help="which captures per release (p2, p4-cpu, annot)")
     ap.add_argument("--big", type=Path, help="capture one large trace with the machine's Go to this path and stop")
     args = ap.parse_args(argv)
 
@@ -99,14 +110,16 @@ def main(argv: list[str] | None = None) -> int:
         for minor in args.releases.split(","):
             go = samplekit.toolchain(samplekit.GO_RELEASES[minor])
             binary = samplekit.build_service(go, Path(tmp) / f"svc-{minor}")
-            jobs = [("p2", 2, False, 0), ("p4-cpu", 4, True, 80)]
+            jobs = [("p2", 2, False, 0, LOAD_PATHS), ("p4-cpu", 4, True, 80, LOAD_PATHS),
+                    ("annot", 2, False, 0, ANNOTATED_PATHS)]
             if minor == "1.21":
                 jobs = jobs[:1]
-            for tag, procs, cpu, gen_ms in jobs:
+            for tag, procs, cpu, gen_ms, paths in jobs:
                 if tag not in args.jobs.split(","):
                     continue
                 out = args.out / f"go{minor}-{tag}.trace"
-                n = capture(binary, out, procs=procs, seconds=args.seconds, cpu_profile=cpu, generation_ms=gen_ms)
+                n = capture(binary, out, procs=procs, seconds=args.seconds, cpu_profile=cpu, generation_ms=gen_ms,
+                            paths=paths)
                 print(f"{out.name}: {n} bytes")
         if "1.21" not in args.releases.split(",") and "p2" in args.jobs.split(","):
             # The old format only needs a tiny sample: the reader refuses it by its header.

@@ -23,10 +23,13 @@ from pytest_goperf.formats.trace.reader import (
     CPUSample,
     GoTransition,
     LabelEvent,
+    LogEvent,
     MetricEvent,
     ProcTransition,
     RangeEvent,
+    RegionEvent,
     SyncEvent,
+    TaskEvent,
     TraceReader,
 )
 
@@ -44,6 +47,11 @@ _DETAIL = {
     "RangeActive": re.compile(r' Name="(.*?)"'),
     "RangeEnd": re.compile(r' Name="(.*?)"'),
     "Label": re.compile(r' Label="(.*?)"'),
+    "TaskBegin": re.compile(r' ID=(\d+) Parent=(\d+) Type="(.*?)"'),
+    "TaskEnd": re.compile(r' ID=(\d+) Parent=(\d+) Type="(.*?)"'),
+    "RegionBegin": re.compile(r' Task=(\d+) Type="(.*?)"'),
+    "RegionEnd": re.compile(r' Task=(\d+) Type="(.*?)"'),
+    "Log": re.compile(r' Task=(\d+) Category="(.*?)" Message="(.*?)"'),
 }
 
 
@@ -231,6 +239,15 @@ def test_every_event_equals_go_tool_trace_parsed(path, oracles):
             detail = (ev.name, str(ev.value))
         elif isinstance(ev, LabelEvent):
             detail = (ev.label,)
+        elif isinstance(ev, TaskEvent):  # user annotations (the go1.NN-annot samples)
+            kind = "Task" + ev.phase.capitalize()
+            detail = (str(ev.task), str(ev.parent % (1 << 64)), ev.type)
+        elif isinstance(ev, RegionEvent):
+            kind = "Region" + ev.phase.capitalize()
+            detail = (str(ev.task), ev.type)
+        elif isinstance(ev, LogEvent):
+            kind = "Log"
+            detail = (str(ev.task), ev.category, ev.message)
         assert kind is not None, f"unexpected event {ev}"
         ours.append((kind, ev.time_ns, detail))
     theirs = oracles[path.name].events

@@ -89,6 +89,7 @@ def test_defect_route_is_the_top_finding(fresh_service, tmp_path, path, key, evi
         story = top.stories[0]
         assert any("main.goroutineStorm" in f for f in story.creator_stack)
         assert dict(story.state_ns).get("runnable", 0) > 0
+        assert any(e.label == "blocker -> waker" for e in top.evidence)
     if key == "hot_user_function":
         assert triage.cpu is not None
         assert top.value == triage.cpu.class_share("user")
@@ -98,6 +99,12 @@ def test_defect_route_is_the_top_finding(fresh_service, tmp_path, path, key, evi
         assert top.stories and top.stories[0].cpu_samples > 0
     if key == "lock_contention":
         assert any("lock code" in e.label for e in top.evidence)
+        # The waker's code: goroutines parked in Mutex.Lock were woken by the Unlock in main.contendedUpdate.
+        woken = [e.value for e in top.evidence if e.label == "lock waits woken by"]
+        assert woken and "in main.contendedUpdate" in woken[0] and "woken by main.contendedUpdate" in woken[0], woken
+        assert "Unlock" in woken[0]
+        w = triage.metrics.wakeups if triage.metrics else None
+        assert w is not None and w.pairs and triage.to_json()["wakeups"]["count"] == w.count
         backlog = [f for f in triage.findings if f.key == "runnable_backlog"]
         assert not backlog or "consequence of lock contention" in backlog[0].summary
     if key == "allocation_storm":

@@ -34,9 +34,11 @@ import (
 	"os/signal"
 	"runtime"
 	rpprof "runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -167,6 +169,8 @@ func (a *api) register(mux *http.ServeMux) {
 	mux.HandleFunc("/items/", labelled("item", a.item))
 	mux.HandleFunc("/work", labelled("work", a.work))
 	mux.HandleFunc("/background", labelled("background", a.background))
+	mux.HandleFunc("/checkout", labelled("checkout", a.checkout))
+	mux.HandleFunc("/pipeline", labelled("pipeline", a.pipeline))
 }
 
 func (a *api) list(w http.ResponseWriter, r *http.Request) {
@@ -231,6 +235,77 @@ func (a *api) background(w http.ResponseWriter, r *http.Request) {
 }
 
 func finishLater(d time.Duration) { time.Sleep(d) }
+
+// checkouts counts checkout requests; every fourth one misses the cache.
+var checkouts atomic.Int64
+
+// checkout is the annotated route: GET /checkout?items=3&db_ms=2 runs one
+// execution-trace task "checkout" per request with a region per stage, so a
+// test can measure the stages directly:
+//
+//	validate   main.spinCore(items*10) (CPU)
+//	db.query   one per item, each sleeps db_ms milliseconds (a known duration)
+//	price      main.hashPayload(items*50) (CPU; -extra-cpu inflates it)
+//
+// and one log per request, category "cache", message "hit" or (every fourth
+// request) "miss".
+func (a *api) checkout(w http.ResponseWriter, r *http.Request) {
+	items := queryInt(r, "items", 3, 1, 100)
+	dbMs := queryInt(r, "db_ms", 2, 0, 1000)
+	ctx, task := trace.NewTask(r.Context(), "checkout")
+	defer task.End()
+	var total uint64
+	trace.WithRegion(ctx, "validate", func() { total = spinCore(items * 10) })
+	for i := 0; i < items; i++ {
+		trace.WithRegion(ctx, "db.query", func() { time.Sleep(time.Duration(dbMs) * time.Millisecond) })
+	}
+	outcome := "hit"
+	if checkouts.Add(1)%4 == 0 {
+		outcome = "miss"
+	}
+	trace.Log(ctx, "cache", outcome)
+	trace.WithRegion(ctx, "price", func() { total ^= hashPayload(items * 50) })
+	writeJSON(w, http.StatusOK, map[string]any{"items": items, "cache": outcome, "total": total})
+}
+
+// pipeline is the producer/consumer route: GET /pipeline?n=100&work=20&consumers=2.
+// The handler's goroutine produces n items (main.spinCore(work) each) and
+// hands each one over an unbuffered channel to one of the consumer goroutines,
+// which wait in a channel receive in main.consume until main.produce sends:
+// the wake-up chain "chan receive in main.consume, woken by main.produce".
+func (a *api) pipeline(w http.ResponseWriter, r *http.Request) {
+	n := queryInt(r, "n", 100, 1, 100_000)
+	work := queryInt(r, "work", 20, 0, 100_000)
+	consumers := queryInt(r, "consumers", 2, 1, 64)
+	items := make(chan uint64)
+	sums := make(chan uint64, consumers)
+	for i := 0; i < consumers; i++ {
+		go consume(items, sums)
+	}
+	produce(items, n, work)
+	var total uint64
+	for i := 0; i < consumers; i++ {
+		total += <-sums
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": n, "total": total})
+}
+
+//go:noinline
+func produce(items chan<- uint64, n, work int) {
+	for i := 0; i < n; i++ {
+		items <- spinCore(work) + uint64(i)
+	}
+	close(items)
+}
+
+//go:noinline
+func consume(items <-chan uint64, sums chan<- uint64) {
+	var s uint64
+	for v := range items {
+		s += v
+	}
+	sums <- s
+}
 
 // extraCPU is the -extra-cpu knob: the fraction of additional rounds that
 // hashPayload runs, to make a controlled CPU regression in one named function.

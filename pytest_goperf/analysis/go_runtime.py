@@ -20,6 +20,7 @@ __all__ = [
     "HTTP_IDLE_CONN_FUNCTIONS",
     "LOCK_FRAMES",
     "LOCK_STATES",
+    "LOCK_WAIT_REASONS",
     "OBSERVER_FUNCTION_PREFIXES",
     "SYSCALL_FRAMES",
     "WAIT_REASON_CATEGORIES",
@@ -50,6 +51,10 @@ WAIT_REASON_CATEGORIES: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     ("gc", ("GC mark assist wait for work", "GC background sweeper wait", "wait until GC ends",
             "GC weak to strong wait")),
 )
+
+#: The execution-trace wait reason of goroutines parked on a lock (sync.Mutex, sync.RWMutex: the runtime's
+#: traceBlockSync). A WaitGroup waits with it too: tell them apart by the lock frames on the stack.
+LOCK_WAIT_REASONS: Final = frozenset({"sync"})
 
 # ------------------------------------------------------------------------------------ frames
 

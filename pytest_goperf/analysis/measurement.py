@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..comparison.metrics import CATALOGUE, get_metric
-from ..errors import ConfigError, GoperfAssertionError, GoperfError
+from ..errors import ConfigError, GoperfAssertionError, GoperfError, UsageError
 from ..formats.goroutines import Goroutine
 from ..formats.window import WindowFiles
 from ..load.result import LoadResult
@@ -23,6 +23,7 @@ from ..load.scenario import ClosedModel, Model, OpenModel, Request, Scenario
 from .functions import FunctionTable
 from .leaks import LeakReport
 from .trace_metrics import TraceMetrics
+from .wakeups import Wakeups
 from .window import WindowAnalysis
 
 __all__ = [
@@ -80,6 +81,16 @@ class Round:
         )
 
     @property
+    def wakeups(self) -> Wakeups:
+        """This round's blocking episodes and who woke them (measure with ``wakeups=True``)."""
+        if self.trace is None:
+            raise UsageError("this round has no execution trace, so no wake-ups")
+        if self.trace.wakeups is None:
+            raise UsageError("wake-ups were not read for this round: measure with wakeups=True "
+                             "(goperf.measure(..., wakeups=True) or @pytest.mark.goperf(wakeups=True))")
+        return self.trace.wakeups
+
+    @property
     def goroutine_delta(self) -> int:
         """Goroutines alive at the end minus at the start of the window."""
         return len(self.goroutines_end) - len(self.goroutines_start)
@@ -98,7 +109,8 @@ class MeasureSpec:
     ``gate`` names the metrics the regression gate compares (None: ``track``,
     else the defaults); ``floors`` replaces their effect floors; ``limits``
     are maxima checked on the median of each metric; ``name`` tells several
-    measurements of one test apart in baselines.
+    measurements of one test apart in baselines; ``wakeups`` also reads who
+    woke each blocked goroutine (``round.wakeups``).
     """
 
     load: Scenario = field(default_factory=lambda: Scenario([Request("GET", "/")]))
@@ -113,6 +125,7 @@ class MeasureSpec:
     limits: Mapping[str, float] = field(default_factory=dict)
     check_leaks: bool = True
     name: str = ""
+    wakeups: bool = False
 
     def __post_init__(self) -> None:
         if self.rounds < 1 or self.warmup_rounds < 0:
@@ -136,8 +149,8 @@ class MeasureSpec:
 
     @property
     def recorded(self) -> tuple[str, ...]:
-        """The metrics named by this spec besides the defaults: tracked, and limited shares."""
-        shares = tuple(n for n in self.limits if n.startswith(("hot_share", "class_share")))
+        """The metrics named by this spec besides the defaults: tracked, and limited shares and annotations."""
+        shares = tuple(n for n in self.limits if n.startswith(("hot_share", "class_share", "region_", "task_", "log_")))
         return tuple(dict.fromkeys((*self.track, *shares)))
 
 
@@ -207,8 +220,7 @@ class Measurement:
 
     def values(self, metric: str) -> list[float]:
         """Every round's value of the catalogued ``metric`` (rounds without the data are skipped)."""
-        m = get_metric(metric)
-        return [v for v in (m.value(r) for r in self.rounds) if v is not None]
+        return get_metric(metric).values(self.rounds)
 
     def median(self, metric: str) -> float:
         values = self.values(metric)

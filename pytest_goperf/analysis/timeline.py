@@ -106,7 +106,7 @@ def trace_timeline(data: bytes) -> TraceTimeline:
             gc.enable()
 
 
-def metrics_and_timeline(data: bytes) -> tuple[TraceMetrics, TraceTimeline]:
+def metrics_and_timeline(data: bytes, *, wakeups: bool = False) -> tuple[TraceMetrics, TraceTimeline]:
     """:func:`~pytest_goperf.analysis.trace_metrics.compute_metrics` and :func:`trace_timeline` in one read of the trace."""
     reader = TraceReader(data)
     feed, finish = _builder()
@@ -119,7 +119,7 @@ def metrics_and_timeline(data: bytes) -> tuple[TraceMetrics, TraceTimeline]:
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        metrics = metrics_from_generations(tee(), reader.version)
+        metrics = metrics_from_generations(tee(), reader.version, wakeups=wakeups)
         return metrics, finish()
     finally:
         if was_enabled:

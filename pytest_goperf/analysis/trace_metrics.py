@@ -33,7 +33,9 @@ from ..formats.trace.reader import (
     OrderedGeneration,
     TraceReader,
 )
+from .annotations import IS_ANNOTATION, AnnotationAccumulator, UserAnnotations
 from .go_runtime import WAIT_REASON_CATEGORIES
+from .wakeups import WakeupAccumulator, Wakeups
 
 __all__ = [
     "BlockedTime",
@@ -171,6 +173,11 @@ class TraceMetrics:
     stw_share: float
     transitions: dict[str, int] = field(default_factory=dict)
     cpu_samples: tuple[CPUSample, ...] = ()
+    #: The tasks, regions and logs the service marked with runtime/trace (always read: they cost
+    #: nothing in a trace without them).
+    annotations: UserAnnotations = field(default_factory=UserAnnotations)
+    #: Blocking episodes and who woke them; None unless asked for (``compute_metrics(data, wakeups=True)``).
+    wakeups: Wakeups | None = None
 
     @property
     def utilisation(self) -> float:
@@ -183,22 +190,23 @@ class TraceMetrics:
 _CATEGORY: dict[str, str] = {reason: cat for cat, reasons in WAIT_REASON_CATEGORIES for reason in reasons}
 
 
-def compute_metrics(data: bytes) -> TraceMetrics:
-    """Read a trace and compute its scheduler metrics."""
+def compute_metrics(data: bytes, *, wakeups: bool = False) -> TraceMetrics:
+    """Read a trace and compute its scheduler metrics (and, with ``wakeups``, its wake-up chains)."""
     reader = TraceReader(data)
     # Everything built here is acyclic; the cyclic collector would only rescan the
     # millions of short-lived records of each generation (10-15 % of the time).
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return metrics_from_generations(reader.generations(), reader.version)
+        return metrics_from_generations(reader.generations(), reader.version, wakeups=wakeups)
     finally:
         if was_enabled:
             gc.enable()
 
 
-def metrics_from_generations(gens: Iterable[OrderedGeneration], version: int) -> TraceMetrics:
-    acc = _Accumulator()
+def metrics_from_generations(gens: Iterable[OrderedGeneration], version: int, *,
+                             wakeups: bool = False) -> TraceMetrics:
+    acc = _Accumulator(wakeups=wakeups)
     for og in gens:
         acc.feed(og)
     return acc.finish(version)
@@ -262,7 +270,9 @@ class _Accumulator:
     still open, state is carried into the next generation as a leading row.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, wakeups: bool = False) -> None:
+        self.annotations = AnnotationAccumulator()
+        self.wakeups = WakeupAccumulator() if wakeups else None
         self.start: int | None = None
         self.last = 0
         self.runnable = 0
@@ -299,6 +309,9 @@ class _Accumulator:
         typ = _uint64_column(recs[0::NFIELDS]).astype(np.int64)  # wire types: small, non-negative
         for i in np.flatnonzero(_MISC[typ]).tolist():
             self._misc(recs[i * NFIELDS:(i + 1) * NFIELDS], og, start)
+        ann = np.flatnonzero(IS_ANNOTATION[typ])
+        if ann.size:
+            self.annotations.feed(og, ann, typ[ann])
 
         idx = np.flatnonzero(_GID_COL[typ])
         tt = typ[idx]
@@ -326,6 +339,9 @@ class _Accumulator:
         col = {c: v[keep] for c, v in col.items()}
         undet = frm == _UNDET
         t = np.where(undet, start, t)  # first seen: back-dated to the window start
+        if self.wakeups is not None:
+            self.wakeups.feed(og.raw.strings, lambda sid: self._map_unique(sid, lambda v: self._stack_of(og, v)),
+                              tt, gid, frm, to, t, col)
 
         # What the metrics need about each new state.
         extra = np.zeros(t.size, dtype=np.int64)
@@ -547,6 +563,8 @@ class _Accumulator:
             stw_share=self.stw_ns / duration if duration else 0.0,
             transitions=transitions,
             cpu_samples=tuple(self.cpu),
+            annotations=self.annotations.finish(),
+            wakeups=None if self.wakeups is None else self.wakeups.finish(self.stack_index, self.pc_frames),
         )
 
 

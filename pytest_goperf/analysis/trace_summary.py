@@ -41,6 +41,8 @@ class TraceSummary:
             "stw": {"ns": m.stw_ns, "share": m.stw_share},
             "cpu_samples": len(m.cpu_samples),
             "transitions": dict(m.transitions),
+            **m.annotations.to_json(),
+            **({} if m.wakeups is None else {"wakeups": m.wakeups.to_json()}),
         }
 
     def to_text(self) -> str:
@@ -49,6 +51,6 @@ class TraceSummary:
 
         return trace_summary_text(self)
 
-def summarize(data: bytes) -> TraceSummary:
-    """Read a trace's bytes and summarise its scheduler metrics (``goperf analyze``)."""
-    return TraceSummary(compute_metrics(data))
+def summarize(data: bytes, *, wakeups: bool = False) -> TraceSummary:
+    """Read a trace's bytes and summarise its scheduler metrics (``goperf analyze``; ``--wakeups`` adds who woke whom)."""
+    return TraceSummary(compute_metrics(data, wakeups=wakeups))

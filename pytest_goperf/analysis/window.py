@@ -83,21 +83,23 @@ def _profile(raw: RawWindow, role: Role) -> GoroutineProfile | None:
         return parse_goroutine_profile(data.decode("utf-8", "replace"))
 
 
-def analyse_window(raw: RawWindow, *, main_module: str | None = None, timeline: bool = False) -> WindowAnalysis:
+def analyse_window(raw: RawWindow, *, main_module: str | None = None, timeline: bool = False,
+                   wakeups: bool = False) -> WindowAnalysis:
     """Read every captured part of ``raw`` into records.
 
     ``main_module`` is the service's module path (its packages count as user
     code); ``timeline`` also builds the per-goroutine timeline of the trace
-    (what triage shows), in the same read of the trace as its metrics.
+    (what triage shows), in the same read of the trace as its metrics;
+    ``wakeups`` also reads who woke each blocked goroutine (``trace.wakeups``).
     """
     metrics = None
     tl = None
     if raw.trace is not None:
         with _naming(raw, "trace"):
             if timeline:
-                metrics, tl = metrics_and_timeline(raw.trace)
+                metrics, tl = metrics_and_timeline(raw.trace, wakeups=wakeups)
             else:
-                metrics = compute_metrics(raw.trace)
+                metrics = compute_metrics(raw.trace, wakeups=wakeups)
     cpu = None
     cpu_seconds = None
     profile = None

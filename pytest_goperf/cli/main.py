@@ -2,8 +2,10 @@
 
 Subcommands:
 
-``goperf analyze FILE [--json] [--kind KIND]``
+``goperf analyze FILE [--json] [--kind KIND] [--wakeups]``
     Summarise a captured goroutine dump, execution trace or pprof profile.
+``goperf analyze TRACE --transitions [--goid N] [--from S] [--to S] [--since T] [--until T] [--json]``
+    Print a trace's goroutine state transitions that pass the filters, one a line.
 ``goperf load URL (--rate R | --concurrency C) --duration D [--json]``
     Bounded HTTP/1.1 keep-alive load on a loopback service (docs/load.md).
 ``goperf baseline list | show | diff | prune``
@@ -54,6 +56,19 @@ def _add_analyze(sub: SubParsers) -> None:
     p.add_argument("file", help="the file or folder to read ('-' for standard input)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON (keys in the README)")
     p.add_argument("--kind", choices=sorted(KINDS), help="skip detection and read the file as this kind")
+    p.add_argument("--wakeups", action="store_true",
+                   help="trace: also summarise who woke each blocked goroutine (top blocker -> waker pairs)")
+    t = p.add_argument_group(
+        "transitions", "trace: print goroutine state transitions instead of the summary, one a line (JSON lines "
+        "with --json); the filters combine")
+    t.add_argument("--transitions", action="store_true", help="print the transitions that pass the filters")
+    t.add_argument("--goid", type=int, action="append", metavar="N", help="only goroutine N (repeatable)")
+    t.add_argument("--from", dest="from_state", action="append", metavar="STATE",
+                   help="only transitions from STATE (Running, Runnable, Waiting, Syscall, NotExist, Undetermined; "
+                   "repeatable)")
+    t.add_argument("--to", dest="to_state", action="append", metavar="STATE", help="only transitions to STATE (repeatable)")
+    t.add_argument("--since", metavar="T", help="from T after the trace start: nanoseconds, or a duration (1.5ms, 2s)")
+    t.add_argument("--until", metavar="T", help="up to T after the trace start (inclusive)")
     p.set_defaults(handler=_run_analyze)
 
 

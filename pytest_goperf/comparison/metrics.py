@@ -11,6 +11,16 @@ Besides the fixed metrics there are families named with a parameter:
 (the function's flat CPU time per completed request) and ``class_share:<class>``
 (share of ``user``, ``stdlib``, ``runtime`` or ``module`` code).
 
+From the user annotations of the window's trace (``runtime/trace`` tasks,
+regions and logs): ``region_p50:<name>``, ``region_p99:<name>`` (ms, of the
+regions completed inside the window; regions cut by its edges are not
+counted), ``region_count:<name>``, ``task_p50:<type>``, ``task_p99:<type>``,
+``task_count:<type>`` and ``log_count:<category>``. Names are exact, glob or
+``re:`` patterns, as function names are; a name that matches nothing in any
+round's trace is an :class:`~pytest_goperf.UnknownNameError` listing the names
+that did occur. A region is the most direct measure of a code path: it is not
+diluted by the rest of the request as a request latency is.
+
 CPU per request is the most sensitive way to see "this function got slower":
 a share is diluted by the rest of the profile (15 % more work in a function
 that has 30 % of the CPU moves its share by only ~10 %), while its CPU time per
@@ -20,13 +30,15 @@ happened to push.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, cast
 
-from ..errors import ConfigError
+from ..errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from ..analysis.classify import FunctionClass
     from ..analysis.measurement import Round
     from ..analysis.trace_metrics import TraceMetrics
@@ -54,10 +66,18 @@ class Metric:
     min_effect_abs: float = 0.0  # ... nor smaller than this, in the metric's unit
     log_scale: bool = False  # compare ratios (times, rates), not differences
     exact: bool = False  # deterministic: compared exactly, without statistics
+    #: Raises when the rounds cannot have this metric at all (a region name that never occurred).
+    check: Callable[[Sequence[Round]], None] | None = None
 
     def value(self, round_: Round) -> float | None:
         """This metric's value in ``round_`` (None when the round lacks the data)."""
         return self.read(round_)
+
+    def values(self, rounds: Sequence[Round]) -> list[float]:
+        """Every round's value (rounds without the data skipped), after :attr:`check`."""
+        if self.check is not None:
+            self.check(rounds)
+        return [v for v in (self.read(r) for r in rounds) if v is not None]
 
 
 def _trace(get: Callable[[TraceMetrics], float]) -> Reader:
@@ -115,6 +135,62 @@ def _cpu_per_request(r: Round, which: str | None) -> float | None:
 CATALOGUE: dict[str, Metric] = {m.name: m for m in _FIXED}
 _CLASSES = ("user", "stdlib", "runtime", "module")
 
+# Annotation families: family -> (annotation kind, statistic).
+_ANNOTATION_FAMILIES: dict[str, tuple[Literal["region", "task", "log"], str]] = {
+    "region_p50": ("region", "p50"), "region_p99": ("region", "p99"), "region_count": ("region", "count"),
+    "task_p50": ("task", "p50"), "task_p99": ("task", "p99"), "task_count": ("task", "count"),
+    "log_count": ("log", "count"),
+}
+_NOUNS = {"region": "regions", "task": "tasks of type", "log": "log entries of category"}
+_PARAMETER = {"region": "name", "task": "type", "log": "category"}
+
+
+def _nearest_rank_ms(d: np.ndarray, q: float) -> float:
+    import numpy as np
+
+    s = np.sort(d)
+    return float(s[min(s.size - 1, max(0, int(np.ceil(q * s.size)) - 1))]) / 1e6
+
+
+def _annotation_metric(name: str, family: str, arg: str) -> Metric:
+    kind, stat = _ANNOTATION_FAMILIES[family]
+
+    def read(r: Round) -> float | None:
+        if r.trace is None:
+            return None
+        a = r.trace.annotations
+        if stat == "count" or kind == "log":
+            return float(a.count(kind, arg))
+        d = a.durations(kind, arg)
+        return _nearest_rank_ms(d, 0.5 if stat == "p50" else 0.99) if d.size else None
+
+    def check(rounds: Sequence[Round]) -> None:
+        from ..analysis.annotations import unknown_name
+
+        traced = [r.trace.annotations for r in rounds if r.trace is not None]
+        if not traced or any(a.matching(kind, arg) for a in traced):
+            if traced and stat != "count" and not any(a.count(kind, arg) for a in traced):
+                cut = sum(a.summary(kind)[n].open for a in traced for n in a.matching(kind, arg))
+                raise UsageError(
+                    f"{name}: {_NOUNS[kind]} {arg!r} occurred, but none completed inside a window "
+                    f"({cut} cut by the window's edges): lengthen the window")
+            return
+        seen: dict[str, int] = {}
+        for a in traced:
+            for n, c in a.names(kind).items():
+                seen[n] = seen.get(n, 0) + c
+        raise unknown_name(kind, arg, name, seen, where=f"the traces of {len(traced)} round(s)")
+
+    what = {"p50": "median duration", "p99": "99th-percentile duration", "count": "number"}[stat]
+    if stat == "count":
+        return Metric(name, "count", "higher", f"{what} of {_NOUNS[kind]} {arg} completed in the window",
+                      read, min_effect_rel=0.10, min_effect_abs=1.0, check=check)
+    p99 = stat == "p99"
+    return Metric(name, "ms", "higher", f"{what} of the {_NOUNS[kind]} {arg} completed in the window", read,
+                  # regions can be microseconds long: the absolute floors are 1 us (p50) and 5 us (p99)
+                  min_effect_rel=0.10 if p99 else 0.05, min_effect_abs=0.005 if p99 else 0.001, log_scale=True,
+                  check=check)
+
 
 def get_metric(name: str) -> Metric:
     """The metric called ``name``, including the parameterised families."""
@@ -122,6 +198,8 @@ def get_metric(name: str) -> Metric:
         return CATALOGUE[name]
     family, _, arg = name.partition(":")
     if arg:
+        if family in _ANNOTATION_FAMILIES:
+            return _annotation_metric(name, family, arg)
         if family in ("hot_share", "hot_share_cum"):
             cum = family == "hot_share_cum"
             return Metric(
@@ -145,5 +223,6 @@ def get_metric(name: str) -> Metric:
     known = ", ".join(sorted(CATALOGUE))
     raise ConfigError(
         f"unknown metric {name!r}: use one of {known}, hot_share:<function>, hot_share_cum:<function>, "
-        f"cpu_per_request:<function> or class_share:<{'|'.join(_CLASSES)}>"
+        f"cpu_per_request:<function>, class_share:<{'|'.join(_CLASSES)}>, "
+        f"{', '.join(f'{f}:<{_PARAMETER[k]}>' for f, (k, _) in _ANNOTATION_FAMILIES.items())}"
     )

@@ -11,7 +11,8 @@ from html import escape
 from pathlib import Path
 
 from .. import __version__
-from ..analysis.triage.findings import GoroutineStory, Triage
+from ..analysis.triage.findings import STORIES, GoroutineStory, Triage
+from ..analysis.wakeups import Wakeup, duration_text
 from .svg import COLORS, bar_chart, flame_graph, latency_histogram, runnable_chart
 from .text import finding_value, story_parts
 
@@ -49,6 +50,52 @@ def _story_html(s: GoroutineStory) -> str:
     if s.stack:
         out += '<div class="ev mono">' + "<br>".join(escape(f) for f in s.stack[:6]) + "</div>"
     return f"<li>{out}</li>"
+
+
+def _wakeups_html(t: Triage) -> list[str]:
+    """The blocker -> waker table, and the wake-up chains of the top finding's goroutines."""
+    assert t.metrics is not None and t.metrics.wakeups is not None
+    w = t.metrics.wakeups
+    out = ["<h2 id='wakeups'>Wake-ups: who woke whom</h2>",
+           f"<div class='meta'>{w.count} blocking episodes began and ended in the window, "
+           f"{escape(duration_text(w.total_ns))} of waiting in all ({w.open_at_start} already blocked at the start, "
+           f"{w.still_blocked} still blocked at the end, not counted). A blocker is the code a goroutine waited "
+           "in, its waker the code that made it runnable (or the runtime's timer, netpoller or scheduler).</div>"]
+    if not w.pairs:
+        return [*out, "<p>No goroutine blocked and woke up in the window.</p>"]
+    out.append("<table id='wakeup-pairs'><thead><tr><th>waits</th><th>reason</th><th>blocked in</th><th>woken by</th>"
+               "<th>share</th><th>total</th><th>longest</th><th>goroutines</th></tr></thead><tbody>")
+    for p in w.pairs:
+        by = escape(p.woken_by) if p.waker_kind == "goroutine" else f"<i>{escape(p.woken_by)}</i>"
+        if p.via:
+            by += f" <span style='color:#666'>({escape(p.via)})</span>"
+        out.append(
+            f"<tr><td>{p.count}</td><td>{escape(p.reason)}</td>"
+            f"<td class='mono'><details><summary>{escape(p.blocked_at)}</summary>"
+            + "<br>".join(escape(str(f)) for f in p.stack[:8]) + "</details></td>"
+            f"<td class='mono'><details><summary>{by}</summary>"
+            + "<br>".join(escape(str(f)) for f in p.waker_stack[:8]) + "</details></td>"
+            f"<td>{p.share:.0%}</td><td>{escape(duration_text(p.total_ns))}</td>"
+            f"<td>{escape(duration_text(p.max_ns))}</td>"
+            f"<td class='mono'>{escape(' '.join(map(str, p.goroutines)))}</td></tr>")
+    out.append("</tbody></table>")
+    top = t.findings[0] if t.findings else None
+    chains = [(g, w.chain(g)) for g in (top.goroutine_ids[:STORIES] if top else ())]
+    chains = [(g, c) for g, c in chains if c]
+    if top is not None and chains:
+        out.append(f"<h3 style='font-size:14px'>Wake-up chains of the goroutines of the top finding "
+                   f"({escape(top.title)})</h3><ul id='wakeup-chains'>")
+        for g, chain in chains:
+            out.append(f"<li><b>goroutine {g}</b>: " + " &larr; ".join(_step_html(e) for e in chain) + "</li>")
+        out.append("</ul>")
+    return out
+
+
+def _step_html(e: Wakeup) -> str:
+    by = (f"woken by goroutine {e.waker} in <code>{escape(e.woken_by)}</code>" if e.waker >= 0
+          else f"woken by the <i>{escape(e.waker_kind)}</i>")
+    return (f"G{e.goroutine} waited {escape(duration_text(e.duration_ns))} on {escape(e.reason or '?')} "
+            f"in <code>{escape(e.blocked_at)}</code>, {by}")
 
 
 def render_html(triage: Triage, *, title: str | None = None) -> str:
@@ -122,6 +169,8 @@ def render_html(triage: Triage, *, title: str | None = None) -> str:
         out.append("<h2 id='flame'>Flame graph of the CPU profile</h2>")
         out.append("<div class='meta'>Root at the bottom; width is the share of CPU; hover a frame for its name and share.</div>")
         out.append(f"<div id='chart-flame' style='overflow-x:auto'>{flame_graph(t.cpu)}</div>")
+    if t.metrics is not None and t.metrics.wakeups is not None:
+        out += _wakeups_html(t)
     # Clusters.
     out.append("<h2 id='clusters-h'>Goroutine clusters (end dump)</h2>")
     if not t.clusters:

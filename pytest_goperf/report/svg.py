@@ -13,6 +13,7 @@ from html import escape
 from typing import Any, Final
 
 from ..analysis.functions import FunctionTable
+from ..analysis.wakeups import duration_text
 
 __all__ = ["COLORS", "FLAME_COLORS", "bar_chart", "flame_graph", "latency_histogram", "runnable_chart"]
 
@@ -52,14 +53,6 @@ def _nice_max(v: float) -> float:
         if v <= m * e:
             return float(m * e)
     return float(10 * e)
-
-
-def _ms(ns: float) -> str:
-    if ns >= 1e9:
-        return f"{ns / 1e9:g} s"
-    if ns >= 1e6:
-        return f"{ns / 1e6:g} ms"
-    return f"{ns / 1e3:g} µs"
 
 
 def runnable_chart(times_ns: Sequence[int], mean: Sequence[float], peak: Sequence[int], gomaxprocs: int,
@@ -122,7 +115,8 @@ def latency_histogram(edges_ns: Sequence[int], counts: Sequence[int], *, width: 
         body.append(f'<line x1="{left}" x2="{left + w}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="{COLORS["grid"]}"/>')
         body.append(f'<text x="{left - 6}" y="{yy + 4:.1f}" text-anchor="end" {_FONT}>{v:g}</text>')
     for i, c in enumerate(counts):
-        label = f"≤ {_ms(edges_ns[i])}" if i < len(edges_ns) else f"> {_ms(edges_ns[-1])}"
+        label = (f"≤ {duration_text(edges_ns[i], micro='µs')}" if i < len(edges_ns)
+                 else f"> {duration_text(edges_ns[-1], micro='µs')}")
         bh = h * c / ymax
         if c:
             bh = max(bh, 2.0)  # a bucket with waits stays visible next to a tall one

@@ -14,12 +14,14 @@ from ..comparison.status import Status
 from ._gate_cells import VERDICT, header, rows
 
 if TYPE_CHECKING:
+    from ..analysis.annotations import UserAnnotations
     from ..analysis.functions import FunctionTable
     from ..analysis.goroutine_summary import GoroutineSummary
     from ..analysis.leaks import LeakReport
     from ..analysis.profile_summary import ProfileSummary
     from ..analysis.trace_summary import TraceSummary
     from ..analysis.triage.findings import GoroutineStory, Triage
+    from ..analysis.wakeups import Wakeups
     from ..baseline.store import TestBaseline
     from ..comparison.verdict import RunEvaluation
     from ..formats.symbols import Frame
@@ -295,7 +297,42 @@ def trace_summary_text(summary: TraceSummary) -> str:
         for st in s.top_stacks:
             head = st.stack[0].function if st.stack else "(no stack: woken by the scheduler, netpoller or timer)"
             lines.append(f"  {st.share:6.1%}  {_ms_2f(st.total_ns):>10}  {st.count:6d}x  {head}")
+    lines += annotation_lines(m.annotations)
+    if m.wakeups is not None:
+        lines += wakeup_lines(m.wakeups)
     return "\n".join(lines)
+
+
+def annotation_lines(a: UserAnnotations) -> list[str]:
+    """The user regions, tasks and logs of a trace, one name a line (nothing when it has none)."""
+    from ..analysis.wakeups import duration_text
+
+    lines = []
+    for kind, title in (("region", "user regions"), ("task", "user tasks")):
+        summary = a.summary(kind)  # type: ignore[arg-type]
+        if not summary:
+            continue
+        cut = sum(x.open for x in summary.values())
+        lines.append(f"{title} (completed in the window; {cut} cut by its edges are not counted):")
+        width = max(len(n) for n in summary)
+        for name, x in summary.items():
+            lines.append(f"  {name:<{width}}  {x.count:6d}x  p50 {duration_text(x.p50_ns)}  "
+                         f"p99 {duration_text(x.p99_ns)}  max {duration_text(x.max_ns)}"
+                         + (f"  ({x.open} cut)" if x.open else ""))
+    if a.logs:
+        lines.append("user logs by category: " + "  ".join(f"{c} {n}" for c, n in sorted(a.logs.items())))
+    return lines
+
+
+def wakeup_lines(w: Wakeups, n: int = 8) -> list[str]:
+    """The top blocker -> waker pairs of a trace."""
+    from ..analysis.wakeups import duration_text
+
+    lines = [f"wake-ups: {w.count} blocking episodes in the window, total {duration_text(w.total_ns)} "
+             f"({w.open_at_start} already blocked at the start and {w.still_blocked} still blocked at the end "
+             "not counted); top blocker -> waker pairs by total wait:"]
+    lines += [f"  {p.describe()}" for p in w.pairs[:n]]
+    return lines
 
 
 def _ms_2f(ns: int) -> str:

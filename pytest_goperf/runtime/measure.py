@@ -66,7 +66,7 @@ def measure_round(
         cpu_clock=cpu_clock(service.pid),
     )
     files = save_window(raw, directory)
-    return Round.of(index, analyse_window(raw, main_module=service.main_module), files)
+    return Round.of(index, analyse_window(raw, main_module=service.main_module, wakeups=spec.wakeups), files)
 
 
 def measure(

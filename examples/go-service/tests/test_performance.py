@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_goperf import GoperfAssertionError
+from pytest_goperf import GoperfAssertionError, UnknownNameError
 
 FAST = {"rounds": 2, "window": 1, "warmup": 0.3}
 
@@ -58,3 +58,42 @@ def test_extra_work_knob_raises_the_named_functions_share(goperf, go_service_fac
 @pytest.mark.goperf(limits={"runnable.p99": 1000, "errors": 0})
 def test_marker_limits_are_checked(goperf):
     goperf.measure("/items/missing", concurrency=2, **FAST)  # 404s are answers, not errors
+
+
+@pytest.mark.goperf(load="/checkout?items=3&db_ms=2", concurrency=2, track=["region_p50:db.query"],
+                    limits={"region_p99:db.query": 200, "log_count:cache": 10**6}, **FAST)
+def test_checkout_regions_measure_the_code_path(goperf):
+    """db.query sleeps 2 ms: its region time says so directly, whatever else the request does."""
+    result = goperf.measure()
+    p50 = result.values("region_p50:db.query")
+    assert len(p50) == 2 and all(2.0 <= v < 25.0 for v in p50), p50  # ms: 2 ms of sleep, plus wake-up delay
+    result.assert_metric("region_p50:db.*", min=2.0)
+    # a checkout holds three db.query regions: its task takes at least 6 ms
+    assert result.median("task_p50:checkout") >= 6.0
+    counts = result.values("region_count:db.query")
+    assert all(c >= 3 * t for c, t in zip(counts, result.values("task_count:checkout"), strict=True))
+    assert result.median("log_count:cache") > 0
+    # the region is less diluted than the request: CPU-only stages are far shorter than the request
+    assert result.median("region_p50:price") < result.latency.p50
+    with pytest.raises(UnknownNameError, match=r"no region named 'db.qeury' occurred .*db\.query \("):
+        result.values("region_p50:db.qeury")
+
+
+def test_a_misspelt_region_in_limits_fails_with_the_names_that_occurred(goperf):
+    with pytest.raises(UnknownNameError, match=r"region_p99:chekout.*the regions that did .*validate"):
+        goperf.measure("/checkout?items=1&db_ms=0", concurrency=2, limits={"region_p99:chekout": 5}, **FAST)
+
+
+def test_pipeline_wakeups_name_the_producer(goperf):
+    result = goperf.measure("/pipeline?n=200&work=20&consumers=2", concurrency=2, wakeups=True, **FAST)
+    for r in result.rounds:
+        w = r.wakeups
+        pairs = [p for p in w.pairs if p.blocked_at == "main.consume" and p.reason == "chan receive"
+                 and p.woken_by == "main.produce"]
+        assert pairs and pairs[0].share > 0.9, [p.describe() for p in w.pairs]
+        assert r.trace is not None and r.trace.wakeups is w
+        # every wake-up of a consumer by a goroutine came from a goroutine that ran main.produce
+        g = pairs[0].goroutines[0]
+        woken = [e for e in w.episodes(g) if e.waker >= 0 and not e.since_start]
+        assert woken and all(any(f.function == "main.produce" for f in e.waker_stack) for e in woken
+                             if e.reason == "chan receive")

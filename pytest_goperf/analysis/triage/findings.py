@@ -21,10 +21,18 @@ from ...errors import UsageError
 from ...formats.goroutines import Goroutine
 from ...formats.window import RawWindow
 from ..functions import FunctionTable, function_table
-from ..go_runtime import BLOCKED_STATES, LOCK_FRAMES, LOCK_STATES, is_lock_frame, is_lock_handoff
+from ..go_runtime import (
+    BLOCKED_STATES,
+    LOCK_FRAMES,
+    LOCK_STATES,
+    LOCK_WAIT_REASONS,
+    is_lock_frame,
+    is_lock_handoff,
+)
 from ..groups import by_stack_prefix, group_goroutines
 from ..timeline import TraceTimeline, _Goroutines
 from ..trace_metrics import TraceMetrics
+from ..wakeups import WakeupPair
 from ..window import WindowAnalysis, analyse_window
 from .rules import (
     LOCK_WAKEUP_SHARE,
@@ -188,6 +196,7 @@ class Triage:
                 "top": [{"function": f.name, "class": f.cls, "flat_share": f.flat_share, "cum_share": f.cum_share}
                         for f in self.cpu.top(10)],
             },
+            "wakeups": None if m is None or m.wakeups is None else m.wakeups.to_json(),
             "notes": list(self.notes),
         }
 
@@ -296,7 +305,7 @@ def analyse(window: RawWindow | WindowAnalysis, *, rules: Sequence[Rule] = RULES
             main_module: str | None = None) -> Triage:
     """Analyse one window: its bytes (read here, with the trace's timeline) or its records."""
     if isinstance(window, RawWindow):
-        window = analyse_window(window, main_module=main_module, timeline=True)
+        window = analyse_window(window, main_module=main_module, timeline=True, wakeups=True)
     elif window.trace is not None and window.timeline is None:
         raise UsageError("triage needs the trace's timeline: analyse the window with analyse_window(raw, timeline=True)")
     inp = window
@@ -392,6 +401,11 @@ def analyse(window: RawWindow | WindowAnalysis, *, rules: Sequence[Rule] = RULES
                 if site is not None:
                     ev.append(Evidence(f"{count} goroutines created in the window at",
                                        f"{site.function} {site.file}:{site.line}"))
+        wk = metrics.wakeups
+        if wk is not None:
+            # Who made the goroutines runnable: the blocker -> waker pairs with the most wake-ups.
+            for pair in sorted(wk.pairs, key=lambda p: -p.count)[:2]:
+                ev.append(Evidence("blocker -> waker", pair.describe()))
         lock_wakeups = sum(st.share for st in sl.top_stacks if any(is_lock_handoff(f.function) for f in st.stack))
         consequence = ""
         if lock_wakeups >= LOCK_WAKEUP_SHARE:
@@ -471,7 +485,11 @@ def analyse(window: RawWindow | WindowAnalysis, *, rules: Sequence[Rule] = RULES
                          if any(is_lock_handoff(f.function) for f in st.stack))
             if handed:
                 ev.append(Evidence("scheduling latency of goroutines woken by lock code", f"{handed:.0%}"))
-        ids = [i for c in waiting for i in c.ids] or _samples_by_goroutine(metrics, LOCK_FUNCTIONS)
+        lock_pairs = _lock_pairs(metrics)
+        for pair in lock_pairs[:3]:
+            ev.append(Evidence("lock waits woken by", pair.describe()))
+        ids = ([i for c in waiting for i in c.ids] or [g for p in lock_pairs for g in p.goroutines]
+               or _samples_by_goroutine(metrics, LOCK_FUNCTIONS))
         add("lock_contention", lock_share,
             f"lock frames {lock_share:.0%} of CPU, {n_wait} goroutines waiting on a lock"
             + (f"; taken in {lock_callers[0][0]}" if lock_callers else ""),
@@ -540,6 +558,14 @@ def analyse(window: RawWindow | WindowAnalysis, *, rules: Sequence[Rule] = RULES
         goroutine_count=len(inp.goroutines_end), clusters=clusters, measures=tuple(measures), findings=tuple(found),
         notes=tuple(notes), rules=tuple(rules),
     )
+
+
+def _lock_pairs(metrics: TraceMetrics | None) -> list[WakeupPair]:
+    """The wake-up pairs of goroutines that waited on a lock (Mutex, RWMutex), by total wait."""
+    if metrics is None or metrics.wakeups is None:
+        return []
+    return [p for p in metrics.wakeups.pairs
+            if p.reason in LOCK_WAIT_REASONS and any(is_lock_frame(f.function) for f in p.stack)]
 
 
 def _most(timeline: TraceTimeline, state: str, n: int) -> list[int]:

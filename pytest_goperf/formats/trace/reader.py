@@ -10,13 +10,13 @@ memory stays flat in the length of the trace.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ...errors import TraceParseError
+from ...errors import TraceParseError, UnknownNameError
 from ..symbols import Frame
 from . import _format as F
 from ._order import NFIELDS, SYNC, Orderer
@@ -177,6 +177,33 @@ GO_TRANSITIONS: dict[int, tuple[int, int | None, int | None, int, int]] = {
     48: (5, None, None, -1, 8),   # GoStatusStack
 }
 PROC_TRANSITIONS = frozenset({10, 11, 12, 13})
+
+
+def _go_table(pos: int, none: int) -> np.ndarray:
+    out = np.zeros(256, dtype=np.int64)
+    for typ, spec in GO_TRANSITIONS.items():
+        v = spec[pos]
+        out[typ] = none if v is None else v
+    return out
+
+
+# Wire type -> goroutine id column (0: not a goroutine transition), fixed from/to states (-1: in the record).
+_GO_SRC, _GO_FROM, _GO_TO = _go_table(0, 0), _go_table(1, -1), _go_table(2, -1)
+
+
+def _state_mask(states: Iterable[str] | None, which: str) -> np.ndarray:
+    """A lookup over GoState indexes: True for the states named (any case); all when None."""
+    mask = np.ones(len(GS), dtype=bool)
+    if states is None:
+        return mask
+    by_name = {n.lower(): i for i, n in enumerate(GS)}
+    mask[:] = False
+    for name in states:
+        i = by_name.get(name.lower())
+        if i is None:
+            raise UnknownNameError(f"unknown goroutine state {name!r} (a {which} state): use one of {', '.join(GS)}")
+        mask[i] = True
+    return mask
 _METRICS = {9: "/sched/gomaxprocs:threads", 37: "/memory/classes/heap/objects:bytes", 38: "/gc/heap/goal:bytes"}
 
 
@@ -215,6 +242,8 @@ class TraceReader:
     def __init__(self, data: bytes) -> None:
         self.data = data
         self.version = read_header(data)
+        #: The time of the trace's first event, once its first generation was read.
+        self.start_ns: int | None = None
 
     def generations(self) -> Iterator[OrderedGeneration]:
         """Yield each generation's ordered records; the last yielded holds only the closing Sync."""
@@ -227,6 +256,8 @@ class TraceReader:
             raw.tokens = []
             raw.m_batches = {}
             last_gen = raw
+            if self.start_ns is None and times.size:
+                self.start_ns = int(times[0])
             og = OrderedGeneration(raw, records, times)
             del records, times
             yield og
@@ -245,10 +276,46 @@ class TraceReader:
                 if ev is not None:
                     yield ev
 
-    def transitions(self) -> Iterator[GoTransition]:
-        """Only the goroutine state transitions."""
-        for ev in self.events():
-            if type(ev) is GoTransition:
+    def transitions(self, *, goroutines: Iterable[int] | None = None, from_states: Iterable[str] | None = None,
+                    to_states: Iterable[str] | None = None, since_ns: int | None = None, until_ns: int | None = None,
+                    changes_only: bool = False) -> Iterator[GoTransition]:
+        """The goroutine state transitions, optionally filtered (the toolchain browser's transition filter).
+
+        ``goroutines``: only these goroutine IDs; ``from_states``/``to_states``: GoState
+        names (``Running``, ``Waiting``, ... any case); ``since_ns``/``until_ns``: from/to
+        that many nanoseconds after the trace's first event (inclusive); ``changes_only``
+        leaves out the status events of later generations that restate a state (``X->X``).
+        The records are filtered with numpy before any event is built.
+        """
+        gids = None if goroutines is None else np.array(sorted(set(goroutines)), dtype=np.int64)
+        frm_ok, to_ok = _state_mask(from_states, "from"), _state_mask(to_states, "to")
+        for og in self.generations():
+            recs = og.records
+            typ = np.array(recs[0::NFIELDS], dtype=np.int64)
+            idx = np.flatnonzero(_GO_SRC[typ] > 0)
+            if not idx.size:
+                continue
+            tt = typ[idx]
+            a = {c: np.array(recs[c::NFIELDS], dtype=np.uint64)[idx].astype(np.int64) for c in (5, 6, 7)}
+            g = np.array(recs[4::NFIELDS], dtype=np.int64)[idx]
+            gid = np.where(_GO_SRC[tt] == 4, g, a[5])
+            frm = np.where(_GO_FROM[tt] < 0, a[6], _GO_FROM[tt])
+            to = np.where(_GO_TO[tt] < 0, a[7], _GO_TO[tt])
+            keep = frm_ok[frm] & to_ok[to]
+            if changes_only:
+                keep &= frm != to
+            if gids is not None:
+                keep &= np.isin(gid, gids)
+            t = og.times[idx] - (self.start_ns or 0)
+            if since_ns is not None:
+                keep &= t >= since_ns
+            if until_ns is not None:
+                keep &= t <= until_ns
+            stack = _StackCache(og)
+            for i in idx[keep].tolist():
+                rec = tuple(recs[i * NFIELDS:(i + 1) * NFIELDS])
+                ev = _to_event(rec, int(og.times[i]), og, stack)
+                assert type(ev) is GoTransition
                 yield ev
 
 
