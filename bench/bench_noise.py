@@ -56,9 +56,13 @@ from pytest_goperf.runtime.build import build_binary
 from pytest_goperf.runtime.measure import measure_pair
 
 REPO = Path(__file__).resolve().parent.parent
-METRICS = ["proc_cpu_per_request", "cpu_per_request", "cpu_per_request:main.hashPayload", "latency.p99", "throughput"]
+METRICS = ["proc_cpu_per_request", "cpu_per_request", "cpu_per_request:main.hashPayload", "hot_share:main.hashPayload",
+           "latency.p99", "throughput"]
 #: The families judged: the code metrics the gate defaults to, and with a latency metric added.
 FAMILIES = {
+    "proc": ["proc_cpu_per_request"],
+    "share": ["hot_share:main.hashPayload"],
+    "proc+share": ["proc_cpu_per_request", "hot_share:main.hashPayload"],
     "cpu": ["proc_cpu_per_request", "cpu_per_request:main.hashPayload"],
     "cpu+latency": ["proc_cpu_per_request", "cpu_per_request:main.hashPayload", "latency.p99"],
 }
