@@ -86,7 +86,8 @@ class GoperfConfig:
     package: str | None = None
     #: A prebuilt executable to start instead of building ``package`` (relative to the root).
     binary: str | None = None
-    #: The directory of the go.mod in which an import-path ``package`` is built (default: the root).
+    #: The directory of the go.mod in which an import-path ``package`` is built (default: the root);
+    #: also where ``go_service_factory("example.com/...")`` builds.
     module_dir: str | None = None
     #: The service's main module path (its packages count as user code); default: the binary's build info.
     main_module: str | None = None
@@ -353,7 +354,7 @@ def _validate(config: GoperfConfig) -> None:
         raise ConfigError(
             "[tool.goperf] sets both package and binary: give package to build the service, or binary to start "
             "a prebuilt executable, not both")
-    if config.module_dir is not None and config.import_path is None:
+    if config.module_dir is not None and config.package is not None and config.import_path is None:
         raise ConfigError(
             f"[tool.goperf] module_dir is for a package given as an import path (example.com/x/cmd/y); package "
             f"{config.package!r} is a directory")

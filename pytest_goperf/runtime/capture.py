@@ -36,7 +36,7 @@ from ..errors import ConfigError, PprofError
 from ..formats.sniff import Kind, sniff
 from ..formats.window import RawWindow, WindowFiles
 from .files import new_folder, save_window
-from .pprof import PprofClient
+from .pprof import PprofAccess, PprofClient
 
 if TYPE_CHECKING:
     from ..load.result import LoadResult
@@ -271,6 +271,7 @@ def capture_folder(
     seconds: float = 10.0,
     options: CaptureOptions = TRIAGE_CAPTURE,
     progress: Callable[[str], None] | None = None,
+    access: PprofAccess | None = None,
 ) -> SavedWindow:
     """Capture one window of the service whose pprof base URL is ``url`` into a new folder under ``parent``.
 
@@ -279,9 +280,9 @@ def capture_folder(
     """
     if not (0 < seconds <= MAX_TRIAGE_SECONDS):
         raise ConfigError(f"--seconds must be between 0 and {MAX_TRIAGE_SECONDS:g} (a bounded window), got {seconds!r}")
-    client = PprofClient(url)
+    client = PprofClient(url, access=access)
     try:
-        raw = capture_window(client, seconds=seconds, options=options, progress=progress, source=url)
+        raw = capture_window(client, seconds=seconds, options=options, progress=progress, source=client.base_url)
     finally:
         client.close()
     return SavedWindow(raw, save_window(raw, new_folder(parent, "triage")))
