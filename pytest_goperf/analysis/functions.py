@@ -297,9 +297,9 @@ class FunctionTable:
     # groups
 
     def by_class(self) -> tuple[GroupStat, ...]:
-        """Flat and cum per class, in the order user, stdlib, runtime, module (all four, even if 0).
+        """Flat and cum per class, in the order user, stdlib, runtime, module, syscall (all five, even if 0).
 
-        Flat shares of the four classes add up to 1 (every Go sample has a leaf frame).
+        Flat shares of the classes add up to 1 (every Go sample has a leaf frame).
         """
         by_key = {r.key: r for r in self._group(lambda f: f.cls)}
         return tuple(by_key.get(c, GroupStat(c, 0, 0, 0.0, 0.0)) for c in CLASSES)

@@ -248,7 +248,7 @@ def triage_text(triage: Triage) -> str:
             if c.max_wait_minutes:
                 extra.append(f"waiting up to {c.max_wait_minutes} min")
             if c.grew:
-                extra.append(f"grew by {c.grew}")
+                extra.append(f"grew by {c.grew}" if c.grew > 0 else f"shrank by {-c.grew}")
             if c.leaked:
                 extra.append(f"{c.leaked} leaked")
             created = f" <- {c.created_by.split(' ')[0]}" if c.created_by else ""

@@ -19,9 +19,11 @@ from typing import Any
 
 from ...errors import UsageError
 from ...formats.goroutines import Goroutine
+from ...formats.symbols import Frame
 from ...formats.window import RawWindow
+from ..classify import classify
 from ..functions import FunctionTable, function_table
-from ..go_runtime import BLOCKED_STATES, LOCK_FRAMES, LOCK_STATES, is_lock_frame, is_lock_handoff
+from ..go_runtime import BLOCKED_STATES, LOCK_FRAMES, LOCK_STATES, SIGNAL_FUNCTIONS, is_lock_frame, is_lock_handoff
 from ..groups import by_stack_prefix, group_goroutines
 from ..timeline import TraceTimeline, _Goroutines
 from ..trace_metrics import TraceMetrics
@@ -329,7 +331,8 @@ def analyse(window: RawWindow | WindowAnalysis, *, rules: Sequence[Rule] = RULES
     measures: list[Measure] = []
 
     def add(key: str, value: float, summary: str, evidence: list[Evidence], ids: Sequence[int] = (),
-            stacks: Sequence[tuple[str, ...]] = (), cap: Level = "error", floor: Level = "info") -> None:
+            stacks: Sequence[tuple[str, ...]] = (), cap: Level = "error", floor: Level = "info",
+            advice: str | None = None) -> None:
         rule = by_key.get(key)
         if rule is None:
             return
@@ -338,7 +341,7 @@ def analyse(window: RawWindow | WindowAnalysis, *, rules: Sequence[Rule] = RULES
         if level == "info":
             return
         ids = tuple(ids)
-        found.append(Finding(key, rule.title, level, value, rule.warning, rule.error, summary, rule.advice,
+        found.append(Finding(key, rule.title, level, value, rule.warning, rule.error, summary, advice or rule.advice,
                              tuple(evidence), ids[:200], tuple(stacks),
                              tuple(_story(i, dump, timeline) for i in ids[:STORIES])))
 
@@ -381,6 +384,7 @@ def analyse(window: RawWindow | WindowAnalysis, *, rules: Sequence[Rule] = RULES
             ev.append(Evidence(f"{st.share:.0%} of the latency made runnable at",
                                frames[0] if frames else "(no stack)"))
         ids: list[int] = []
+        backlog_advice: str | None = None
         if timeline is not None:
             gs = timeline.goroutines
             creators = gs.creators(2) if isinstance(gs, _Goroutines) else []
@@ -388,10 +392,19 @@ def analyse(window: RawWindow | WindowAnalysis, *, rules: Sequence[Rule] = RULES
             ids = gs.most("runnable", 20, created_at=creators[0][0]) if creators and isinstance(gs, _Goroutines) else []
             ids = ids or _most(timeline, "runnable", 20)
             for stack, count in creators:
-                site = next((f for f in stack if f.function.startswith("main.")), stack[0] if stack else None)
+                site = _user_site(stack, main_module) or (stack[0] if stack else None)
                 if site is not None:
                     ev.append(Evidence(f"{count} goroutines created in the window at",
                                        f"{site.function} {site.file}:{site.line}"))
+            if creators and _user_site(creators[0][0], main_module) is None:
+                # The goroutines are the library's own (net/http: one per connection, a background read per
+                # request): a worker pool is not the service's to add. Name the user code that drives them.
+                first = creators[0][0]
+                backlog_advice = (
+                    f"most goroutines created in the window are the library's own ({first[0].function if first else '?'}"
+                    ": net/http starts one per connection and per request), the server's normal shape under this "
+                    "load: bound the load (connections, client concurrency) or give it more processors, and see "
+                    "the hot functions for what each request costs")
         lock_wakeups = sum(st.share for st in sl.top_stacks if any(is_lock_handoff(f.function) for f in st.stack))
         consequence = ""
         if lock_wakeups >= LOCK_WAKEUP_SHARE:
@@ -401,19 +414,32 @@ def analyse(window: RawWindow | WindowAnalysis, *, rules: Sequence[Rule] = RULES
         add("runnable_backlog", per_p.p95,
             f"p95 {metrics.runnable.p95:.0f} runnable goroutines for {procs} processors "
             f"({per_p.p95:.1f} per processor), scheduling latency p99 {_ms(sl.p99_ns)}" + consequence,
-            ev, ids, stacks, cap="warning" if consequence else "error")
+            ev, ids, stacks, cap="warning" if consequence else "error", advice=backlog_advice)
         if consequence and "runnable_backlog" in by_key:
             # The root cause takes the level its consequence would have had.
             lock_floor = _level(by_key["runnable_backlog"], per_p.p95)
 
-        syscall_per_p = metrics.blocked_ns.syscall / max(1, metrics.duration_ns) / procs
-        in_syscall = [c for c in clusters if c.state == "syscall"]
+        # os/signal's goroutine waits for the next signal in a system call for the whole window, in
+        # almost every server: by design, not a pile-up. Its time is left out, and so is its cluster.
+        signal_ids = {g.id for g in inp.goroutines_end if any(f.function in SIGNAL_FUNCTIONS for f in g.frames)}
+        signal_ns = 0
+        if timeline is not None:
+            for gid in signal_ids:
+                t = timeline.goroutines.get(gid)
+                if t is not None:
+                    signal_ns += t.state_ns.get("syscall", 0)
+        syscall_ns = max(0, metrics.blocked_ns.syscall - signal_ns)
+        syscall_per_p = syscall_ns / max(1, metrics.duration_ns) / procs
+        in_syscall = [c for c in clusters if c.state == "syscall" and not set(c.ids) <= signal_ids]
         n_sys = sum(c.count for c in in_syscall)
+        sys_ev = [Evidence(f"{c.count} in [syscall]", c.top_function) for c in in_syscall[:5]]
+        if signal_ns:
+            sys_ev.append(Evidence("left out: os/signal waiting for a signal",
+                                   f"{_ms(signal_ns)} in a system call (every server that handles signals)"))
         add("syscall_pileup", syscall_per_p,
             f"{syscall_per_p * procs:.1f} goroutines in system calls on average ({syscall_per_p:.1f} per processor); "
             f"{n_sys} in [syscall] at the end",
-            [Evidence(f"{c.count} in [syscall]", c.top_function) for c in in_syscall[:5]],
-            [i for c in in_syscall for i in c.ids], [c.stack for c in in_syscall[:3]])
+            sys_ev, [i for c in in_syscall for i in c.ids], [c.stack for c in in_syscall[:3]])
 
     if timeline is not None and timeline.duration_ns > 0:
         spinners = [timeline.goroutines[i] for i in _spinning(timeline, int(SPIN_SHARE * timeline.duration_ns))]
@@ -518,7 +544,7 @@ def analyse(window: RawWindow | WindowAnalysis, *, rules: Sequence[Rule] = RULES
         n, c = suspects[0]
         why = []
         if c.grew is not None:
-            why.append(f"grew by {c.grew} during the window")
+            why.append(f"{_change(c.grew)} during the window")
         if c.ran_ns == 0:
             why.append("none of them ran in the window")
         if c.max_wait_minutes:
@@ -528,7 +554,7 @@ def analyse(window: RawWindow | WindowAnalysis, *, rules: Sequence[Rule] = RULES
             f"{n} goroutines in [{c.state}] at {_first_user(c.stack) or c.top_function}, "
             f"created by {c.created_by}; " + ", ".join(why),
             [Evidence(f"{m} in [{cl.state}]", f"{cl.top_function}" + (f", created by {cl.created_by}" if cl.created_by else "")
-                      + (f", grew by {cl.grew}" if cl.grew is not None else "")) for m, cl in suspects[:5]],
+                      + (f", {_change(cl.grew)}" if cl.grew is not None else "")) for m, cl in suspects[:5]],
             [i for i in reversed(c.ids) if not dump[i].leaked], [cl.stack for _, cl in suspects[:3]])
     elif "leak_suspected" in by_key:
         add("leak_suspected", 0, "", [])
@@ -556,6 +582,18 @@ def _spinning(timeline: TraceTimeline, min_running_ns: int) -> list[int]:
     return [g.id for g in sorted(gs.values(), key=lambda g: -g.state_ns.get("running", 0))
             if g.state_ns.get("running", 0) >= min_running_ns and not g.state_ns.get("waiting")
             and not g.state_ns.get("syscall")]
+
+
+def _change(grew: int) -> str:
+    """A cluster's change over the window in words: "grew by 3", "shrank by 12", "unchanged"."""
+    if grew > 0:
+        return f"grew by {grew}"
+    return f"shrank by {-grew}" if grew < 0 else "unchanged"
+
+
+def _user_site(stack: Sequence[Frame], main_module: str | None) -> Frame | None:
+    """The innermost frame of the service's own code on a creation stack, None when it has none."""
+    return next((f for f in stack if classify(f.function, main_module) == "user"), None)
 
 
 def _first_user(stack: Sequence[str]) -> str | None:
