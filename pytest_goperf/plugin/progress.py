@@ -1,12 +1,16 @@
 """Progress lines of the plugin, the pytest way: through the terminal reporter.
 
 A line per build and per measurement round says what is happening and how
-long it will take. Nothing is written under ``-q`` (verbosity below 0), with
-no terminal reporter (``-p no:terminal``), or in a pytest-xdist worker (its
-output is not a terminal; the controller's lines stay intact).
+long it will take. Written as pytest's live logging writes (``log_cli``):
+with output capture suspended for the line, so it shows while the test runs.
+Nothing is written under ``-q`` (verbosity below 0), with no terminal
+reporter (``-p no:terminal``), or in a pytest-xdist worker (its output is not
+a terminal; the controller's lines stay intact).
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import pytest
 
@@ -33,5 +37,9 @@ class Progress:
         if not self.enabled:
             return
         reporter = self._config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
+        if reporter is None:
+            return
+        capman = self._config.pluginmanager.get_plugin("capturemanager")
+        suspended = capman.global_and_fixture_disabled() if capman is not None else contextlib.nullcontext()
+        with suspended:
             reporter.write_line(f"goperf: {message}")

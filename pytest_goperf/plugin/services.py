@@ -117,7 +117,7 @@ class ServicesPlugin:
         if cached is None:
             what = import_path or str(package_dir)
             if env.get("GOEXPERIMENT") == "goroutineleakprofile":
-                self.progress(f"{what}: building with GOEXPERIMENT=goroutineleakprofile (Go 1.26 serves the "
+                self.progress(f"{what}: the build adds GOEXPERIMENT=goroutineleakprofile (Go 1.26 serves the "
                               "goroutineleak profile only with it; set GOEXPERIMENT in [tool.goperf] env to choose)")
             started = time.monotonic()
             try:

@@ -107,7 +107,7 @@ def measure(
         warm = i < spec.warmup_rounds
         if progress is not None:
             progress(f"round {i + 1}/{total}{' (warm-up)' if warm else ''}: {spec.warmup:g} s warm-up, "
-                     f"{spec.window:g} s window")
+                     f"{spec.window:g} s window (about {_left(spec, total - i):.0f} s left)")
         with lock:
             r = measure_round(service, spec, index=i, options=options,
                               directory=directory / f"round-{i:02d}{'-warmup' if warm else ''}")
@@ -126,6 +126,15 @@ def measure(
         spec=spec,
         go_version=service.go_version or None,
     )
+
+
+#: Seconds a round takes beyond its warm-up and window (dumps before and after, the heap profile, analysis).
+ROUND_OVERHEAD_S = 0.5
+
+
+def _left(spec: MeasureSpec, rounds: int) -> float:
+    """About how long ``rounds`` more rounds take."""
+    return rounds * (spec.warmup + spec.window + ROUND_OVERHEAD_S)
 
 
 def _order(i: int) -> tuple[int, int]:
@@ -174,8 +183,9 @@ def measure_pair(
     for i in range(total):
         warm = i < spec.warmup_rounds
         if progress is not None:
+            per = 1 if schedule == "duet" else 2
             progress(f"pair {i + 1}/{total}{' (warm-up)' if warm else ''} ({schedule}): {spec.warmup:g} s warm-up, "
-                     f"{spec.window:g} s window")
+                     f"{spec.window:g} s window (about {_left(spec, (total - i) * per):.0f} s left)")
         with lock:
             pair: list[Round | None]
             if schedule == "duet":
