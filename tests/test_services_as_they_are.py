@@ -67,6 +67,15 @@ def test_config_accepts_env_placeholders_and_refuses_no_address(tmp_path):
         config_from_table({"package": ".", "args": ["-v"], "env": {"GOGC": "100"}}, tmp_path)
 
 
+def test_ready_path_empty_waits_for_the_port_only(binary, tmp_path):
+    """ready_path = "": a service whose port does not speak HTTP (NATS, gRPC) is ready when it accepts connections."""
+    svc = start_service(ServiceSpec(binary=binary, args=SEPARATE, ready_path=""), tmp_path / "tcp.log")
+    try:
+        assert svc.goroutines()
+    finally:
+        svc.stop()
+
+
 # ------------------------------------------------------------------ item 4: pprof on its own listener
 
 

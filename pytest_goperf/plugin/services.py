@@ -23,7 +23,8 @@ from ..runtime.pprof import access_from_config
 from ..runtime.service import GoService, ServiceSpec, describe_exit, start_service
 from .keys import CALL_SERVICES, LEAK_CHECK, ReportWrapper, Wrapper
 
-__all__ = ["GoServiceFactory", "ServicesPlugin", "launch", "launch_configured", "leak_policy", "prebuilt_info"]
+__all__ = ["GoServiceFactory", "ServicesPlugin", "launch", "launch_configured", "leak_policy", "prebuilt_info",
+           "providing_module"]
 
 
 class ServicesPlugin:
@@ -173,6 +174,9 @@ def launch(
             build_env = _leak_env(state.go_version(config.go))
         result = state.build(package_dir, config, cache_dir(config.root), build_env, import_path)
         binary, go_version, cwd = result.path, result.go_version, package_dir
+        if import_path is not None and not main_module:
+            # The module that provides the built command is the service's own code, not the wrapper module.
+            main_module = providing_module(binary)
     spec = ServiceSpec(
         binary=binary,
         args=tuple(args),
@@ -207,6 +211,19 @@ def prebuilt_info(binary: Path) -> tuple[str, str | None]:
     except GoperfError:
         return "", None
     return info.go_version, info.main_module or None
+
+
+def providing_module(binary: Path) -> str | None:
+    """The module of the binary's main package: the dependency whose path is the longest prefix of it."""
+    from ..formats.profile._buildinfo import read_build_info_file
+
+    try:
+        info = read_build_info_file(binary)
+    except GoperfError:
+        return None
+    mods = [info.main, *info.deps]
+    owners = [m.path for m in mods if m.path and (info.path == m.path or info.path.startswith(m.path + "/"))]
+    return max(owners, key=len) if owners else (info.main_module or None)
 
 
 def launch_configured(state: ServicesPlugin, config: GoperfConfig, tmp_factory: pytest.TempPathFactory, *,

@@ -351,6 +351,10 @@ def start_service(
 
 def _wait_ready(service: GoService, spec: ServiceSpec) -> None:
     deadline = time.monotonic() + spec.start_timeout
+    if not spec.ready_path:
+        _wait_port(service, spec, deadline)
+        _wait_pprof(service, spec, deadline)
+        return
     probe_url = service.url + spec.ready_path
     last = "no answer yet"
     delay = 0.01
@@ -386,6 +390,29 @@ def _wait_ready(service: GoService, spec: ServiceSpec) -> None:
             time.sleep(delay)
             delay = min(delay * 2, 0.2)
     _wait_pprof(service, spec, deadline)
+
+
+def _wait_port(service: GoService, spec: ServiceSpec, deadline: float) -> None:
+    """Ready when the service's port accepts a TCP connection (``ready_path = ""``: NATS, gRPC, raw TCP)."""
+    host, _, port = service.url.rsplit("/", 1)[-1].rpartition(":")
+    delay = 0.01
+    while True:
+        if not service.alive:
+            raise ServiceStartError(
+                "the service exited while starting: "
+                + describe_exit(service.returncode, service.log_path, service.log_tail()))
+        try:
+            with socket.create_connection((host, int(port)), timeout=1.0):
+                return
+        except OSError as exc:
+            if time.monotonic() >= deadline:
+                raise ServiceStartError(
+                    f"the service did not accept a connection on {host}:{port} within {spec.start_timeout:.0f} s "
+                    f"({exc}). Check that it listens on the address passed as {{addr}}/{{port}}, or raise "
+                    f"start_timeout in [tool.goperf].\n--- last lines of the service log ---\n{service.log_tail()}"
+                ) from None
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
 
 
 def _wait_pprof(service: GoService, spec: ServiceSpec, deadline: float) -> None:
