@@ -114,3 +114,24 @@ def test_measure_with_a_function_given_the_service(goperf):
     [rnd] = m.rounds
     assert rnd.load.completed > 5 and rnd.load.target == "callable:test_measure_with_a_function_given_the_service.<locals>.load"
     assert m.throughput > 0
+
+
+def test_close_runs_once_after_the_last_call():
+    events = []
+
+    def call() -> None:
+        events.append("call")
+
+    r = run_callable_load(CallableLoad(call, name="c", close=lambda: events.append("close")),
+                          model=ClosedModel(2), duration=0.3, max_requests=5)
+    assert r.target == "callable:c" and r.completed == 5
+    assert events.count("close") == 1 and events[-1] == "close"
+
+    async def acall() -> None:
+        events.append("acall")
+
+    async def aclose() -> None:
+        events.append("aclose")
+
+    run_callable_load(CallableLoad(acall, close=aclose), model=ClosedModel(1), duration=0.2, max_requests=3)
+    assert events[-1] == "aclose"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-from thirdparty_support import EXAMPLE, REPO, require_module, toml_string
+from thirdparty_support import EXAMPLE, INNER_TRIAGE, REPO, require_module, toml_string
 
 from pytest_goperf.runtime.build import build_binary
 from pytest_goperf.runtime.service import ServiceSpec, start_service
@@ -37,10 +37,10 @@ CADDYFILE = """\
 
 INNER_TESTS = '''
 import json
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+
+from goperf_triage import assert_no_false_finding_under_load, summary, triage
 
 from pytest_goperf import assert_no_goroutine_leak
 
@@ -68,20 +68,10 @@ def test_measurement_through_the_proxy(goperf):
     assert m.class_share("user") > 0  # Caddy's own packages are the service's code
 
 
-def _triage(url, seconds=3):
-    out = subprocess.run([sys.executable, "-m", "pytest_goperf.cli", "triage", url, "--seconds", str(seconds),
-                          "--json", "--fail-on", "warning", "--out", "triage-out"],
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode in (0, 1), out.stderr
-    return out.returncode, json.loads(out.stdout)
-
-
 def test_triage_of_the_idle_proxy_at_gomaxprocs_1(go_service_factory):
     svc = go_service_factory(env={"GOMAXPROCS": "1"}, name="caddy-1p")
-    code, t = _triage(svc.pprof_url)
-    print("CADDY-TRIAGE-IDLE", json.dumps({"findings": [(f["key"], f["level"]) for f in t["findings"]],
-                                           "measures": {k: round(v["value"], 3) for k, v in t["measures"].items()},
-                                           "gomaxprocs": t["gomaxprocs"], "cpu": (t["cpu"] or {}).get("by_class")}))
+    code, t = triage(svc.pprof_url)
+    print("CADDY-TRIAGE-IDLE", summary(t))
     assert t["gomaxprocs"] == 1
     assert code == 0 and t["findings"] == [], t["findings"]
 
@@ -96,15 +86,10 @@ def test_triage_under_proxied_load(go_service):
         run_load(go_service.url + "/work?n=50", model=ClosedModel(4), duration=6)))
     load.start()
     time.sleep(1)
-    code, t = _triage(go_service.pprof_url)
+    code, t = triage(go_service.pprof_url)
     load.join()
-    print("CADDY-TRIAGE-LOAD", json.dumps({"findings": [(f["key"], f["level"], f["advice"]) for f in t["findings"]],
-                                           "measures": {k: round(v["value"], 3) for k, v in t["measures"].items()},
-                                           "cpu": (t["cpu"] or {}).get("by_class"),
-                                           "requests": results[0].completed if results else None}))
-    keys = {f["key"] for f in t["findings"]}
-    assert "syscall_pileup" not in keys and "leak_suspected" not in keys and "leak_proven" not in keys
-    assert not any("worker pool" in f["advice"] for f in t["findings"])
+    print("CADDY-TRIAGE-LOAD", summary(t, requests=results[0].completed if results else None))
+    assert_no_false_finding_under_load(t)
 '''
 
 
@@ -145,7 +130,7 @@ def test_caddy_reverse_proxy_leak_check_measure_and_triage(pytester, caddy_modul
     # give the absolute path instead.
     pyproject = pytester.path / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace('"Caddyfile"', toml_string(pytester.path / "Caddyfile")))
-    pytester.makepyfile(test_caddy=INNER_TESTS)
+    pytester.makepyfile(test_caddy=INNER_TESTS, goperf_triage=INNER_TRIAGE)
     # The plugin's build cache of this repository (not a shared one): the Caddy binary is reused next time.
     monkeypatch.setenv("GOPERF_CACHE_DIR", str(REPO / ".goperf" / "bin"))
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-s", "-o", "timeout=3000",

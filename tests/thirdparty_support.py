@@ -34,3 +34,35 @@ def require_module(name: str, module: str, version: str, command: str) -> Path:
 
 def toml_string(value: object) -> str:
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+#: A helper module written into each inner project: ``goperf triage`` of a live service, and the
+#: assertions that say a triage of a healthy server has no false finding.
+INNER_TRIAGE = '''
+import json
+import subprocess
+import sys
+
+
+def triage(url, seconds=3):
+    """goperf triage URL --json: the exit status (1 when a finding reaches warning) and the JSON."""
+    out = subprocess.run([sys.executable, "-m", "pytest_goperf.cli", "triage", url, "--seconds", str(seconds),
+                          "--json", "--fail-on", "warning", "--out", "triage-out"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode in (0, 1), out.stderr
+    return out.returncode, json.loads(out.stdout)
+
+
+def summary(t, **extra):
+    """What a triage said, as one JSON line for the report."""
+    return json.dumps({"findings": [(f["key"], f["level"], f["advice"]) for f in t["findings"]],
+                       "measures": {k: round(v["value"], 3) for k, v in t["measures"].items()},
+                       "gomaxprocs": t["gomaxprocs"], "cpu": (t["cpu"] or {}).get("by_class"), **extra})
+
+
+def assert_no_false_finding_under_load(t):
+    """No pile-up of system calls, no leak, no worker-pool advice for the library's own goroutines."""
+    keys = {f["key"] for f in t["findings"]}
+    assert "syscall_pileup" not in keys and "leak_suspected" not in keys and "leak_proven" not in keys, keys
+    assert not any("worker pool" in f["advice"] for f in t["findings"])
+'''

@@ -50,6 +50,9 @@ class CallableLoad:
 
     func: Callable[..., Any]
     name: str = ""
+    #: Called once after each run (after the last call; awaited when it is a coroutine function): close the
+    #: clients the calls opened, so their connections do not outlive the load (a leak check follows).
+    close: Callable[[], Any] | None = None
     #: Whether ``func`` takes the target (one positional parameter) or nothing.
     takes_target: bool = field(init=False, default=False)
     is_async: bool = field(init=False, default=False)
@@ -165,10 +168,21 @@ def run_callable_load(
     if job.is_async:
         loop = asyncio.new_event_loop()
         try:
-            return loop.run_until_complete(_run_async(job, call, model, duration, warmup, max_requests, timeout, stop))
+            result = loop.run_until_complete(_run_async(job, call, model, duration, warmup, max_requests, timeout, stop))
+            if job.close is not None:
+                done = job.close()
+                if inspect.isawaitable(done):
+                    loop.run_until_complete(asyncio.wait_for(done, timeout))
+            return result
         finally:
             loop.close()
-    return _run_threads(job, call, model, duration, warmup, max_requests, timeout, stop)
+    try:
+        return _run_threads(job, call, model, duration, warmup, max_requests, timeout, stop)
+    finally:
+        if job.close is not None:
+            done = job.close()
+            if inspect.isawaitable(done):
+                asyncio.run(asyncio.wait_for(done, timeout))
 
 
 def _result(job: CallableLoad, tally: _Tally, model: Model, warmup: float, duration: float, elapsed: float,
