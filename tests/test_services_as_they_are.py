@@ -153,6 +153,7 @@ def test_bearer_token_from_the_environment_and_never_in_messages(start, tmp_path
     assert TOKEN not in repr(access) and TOKEN not in repr(cfg)
     svc = start(*SEPARATE, "-pprof-token", TOKEN, pprof_access=access)
     assert svc.goroutines()
+    assert TOKEN not in svc.log_path.read_text()  # the start line shows *** for it
     # Triage through the same access: window.json and every file name keep the token out.
     saved = capture_folder(svc.pprof_url, tmp_path / "triage", seconds=1, access=access)
     for path in saved.directory.rglob("*"):
@@ -235,3 +236,25 @@ def test_prebuilt_binary_and_import_path_in_the_plugin(pytester, inner_go_env, b
         """))
     result = pytester.runpytest("-p", "no:cacheprovider", "-v")
     result.assert_outcomes(passed=2)
+
+
+# ------------------------------------------------------------------ item 6: what an attached service is
+
+
+def test_attached_service_learns_its_main_module_and_go_version(start, tmp_path):
+    """Attached (no binary known), the build info of the binary its CPU profile maps names the module and Go."""
+    from pytest_goperf.analysis.measurement import MeasureSpec
+    from pytest_goperf.baseline.environment import capture_environment
+    from pytest_goperf.runtime.measure import measure
+    from pytest_goperf.runtime.service import GoService
+
+    running = start()
+    attached = GoService(running.url)
+    assert attached.main_module is None and attached.go_version == ""
+    m = measure(attached, MeasureSpec(rounds=1, window=1, warmup=0.2, check_leaks=False), directory=tmp_path / "m")
+    assert attached.main_module == "example.com/goperf-demo"
+    assert attached.go_version.startswith("go1.")
+    assert m.go_version == attached.go_version
+    assert capture_environment(go_version=m.go_version).go_version is not None
+    [rnd] = m.rounds
+    assert rnd.cpu is not None and any(f.cls == "user" for f in rnd.cpu.functions)

@@ -312,7 +312,10 @@ def start_service(
         url = f"{'http' if separate else spec.pprof_scheme}://{LOOPBACK}:{port}"
         pprof_url = f"{spec.pprof_scheme}://{LOOPBACK}:{pprof_port}" if separate else url
         with log_path.open("ab") as log:
-            log.write(f"--- goperf: starting {' '.join(argv)}\n".encode())
+            line = " ".join(argv)
+            for secret in spec.pprof_access.secrets if spec.pprof_access is not None else ():
+                line = line.replace(secret, "***")  # the log never shows a credential
+            log.write(f"--- goperf: starting {line}\n".encode())
             log.flush()
             proc = subprocess.Popen(
                 argv,

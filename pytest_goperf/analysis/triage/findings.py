@@ -346,22 +346,28 @@ def analyse(window: RawWindow | WindowAnalysis, *, rules: Sequence[Rule] = RULES
                              tuple(_story(i, dump, timeline) for i in ids[:STORIES])))
 
     # Leaks proven by the runtime: the (leaked) marker of the end dump, or the leak profile's total.
-    leaked_clusters = [c for c in clusters if c.leaked]
+    # A main goroutine parked forever in `select {}` (Caddy's cmdRun) is marked leaked by the
+    # runtime, but blocking main forever is how such a program waits: by design, left out.
+    parked_main = {g.id for g in inp.goroutines_end if g.leaked and is_parked_main(g)}
+    leaked_clusters = [c for c in clusters if c.leaked and not set(c.ids) <= parked_main]
     leaked = sum(c.leaked for c in leaked_clusters)
     if not leaked and inp.leak_profile is not None:
-        leaked = inp.leak_profile.total
+        leaked = max(0, inp.leak_profile.total - len(parked_main))
     if inp.leak_profile is not None or any(g.leaked for g in inp.goroutines_end):
         ev = [Evidence(f"{c.leaked} leaked in [{c.state}]",
                        f"{c.top_function}" + (f", created by {c.created_by}" if c.created_by else ""))
               for c in leaked_clusters[:5]]
         if inp.leak_profile is not None:
             ev.append(Evidence("goroutineleak profile total", str(inp.leak_profile.total)))
+        if parked_main:
+            ev.append(Evidence("left out: the main goroutine parked forever in select {}",
+                               "how a program that serves from other goroutines waits (by design)"))
         top = leaked_clusters[0] if leaked_clusters else None
         summary = (f"{leaked} goroutines can never run again" +
                    (f"; most in [{top.state}] at {top.top_function} (created by {top.created_by})" if top else ""))
         # Newest first: the ones the trace saw being created (when, by whom) come first.
         add("leak_proven", leaked, summary, ev,
-            [i for c in leaked_clusters for i in reversed(c.ids) if dump[i].leaked],
+            [i for c in leaked_clusters for i in reversed(c.ids) if dump[i].leaked and i not in parked_main],
             [c.stack for c in leaked_clusters[:3]])
 
     if metrics is not None:
@@ -420,15 +426,20 @@ def analyse(window: RawWindow | WindowAnalysis, *, rules: Sequence[Rule] = RULES
             lock_floor = _level(by_key["runnable_backlog"], per_p.p95)
 
         # os/signal's goroutine waits for the next signal in a system call for the whole window, in
-        # almost every server: by design, not a pile-up. Its time is left out, and so is its cluster.
+        # almost every server: by design, not a pile-up; so does the CPU profile's own writer
+        # (runtime/pprof.profileWriter, started by the capture). Their time is left out, and their clusters.
         signal_ids = {g.id for g in inp.goroutines_end if any(f.function in SIGNAL_FUNCTIONS for f in g.frames)}
-        signal_ns = 0
+        signal_ns = observer_ns = 0
         if timeline is not None:
-            for gid in signal_ids:
+            for gid in set(_most(timeline, "syscall", 20)) | signal_ids:
                 t = timeline.goroutines.get(gid)
-                if t is not None:
+                if t is None:
+                    continue
+                if gid in signal_ids:
                     signal_ns += t.state_ns.get("syscall", 0)
-        syscall_ns = max(0, metrics.blocked_ns.syscall - signal_ns)
+                elif any(f.function.startswith(OBSERVER_CREATORS) for f in t.creator_stack):
+                    observer_ns += t.state_ns.get("syscall", 0)
+        syscall_ns = max(0, metrics.blocked_ns.syscall - signal_ns - observer_ns)
         syscall_per_p = syscall_ns / max(1, metrics.duration_ns) / procs
         in_syscall = [c for c in clusters if c.state == "syscall" and not set(c.ids) <= signal_ids]
         n_sys = sum(c.count for c in in_syscall)
@@ -436,6 +447,9 @@ def analyse(window: RawWindow | WindowAnalysis, *, rules: Sequence[Rule] = RULES
         if signal_ns:
             sys_ev.append(Evidence("left out: os/signal waiting for a signal",
                                    f"{_ms(signal_ns)} in a system call (every server that handles signals)"))
+        if observer_ns:
+            sys_ev.append(Evidence("left out: the capture's own CPU profile writer",
+                                   f"{_ms(observer_ns)} in a system call"))
         add("syscall_pileup", syscall_per_p,
             f"{syscall_per_p * procs:.1f} goroutines in system calls on average ({syscall_per_p:.1f} per processor); "
             f"{n_sys} in [syscall] at the end",
@@ -582,6 +596,17 @@ def _spinning(timeline: TraceTimeline, min_running_ns: int) -> list[int]:
     return [g.id for g in sorted(gs.values(), key=lambda g: -g.state_ns.get("running", 0))
             if g.state_ns.get("running", 0) >= min_running_ns and not g.state_ns.get("waiting")
             and not g.state_ns.get("syscall")]
+
+
+#: Functions whose goroutines the capture itself starts (the CPU profile's writer, pprof handlers, the tracer).
+OBSERVER_CREATORS = ("runtime/pprof.", "net/http/pprof.", "runtime/trace.")
+
+
+def is_parked_main(g: Goroutine) -> bool:
+    """The main goroutine blocked forever on purpose: ``select {}`` in goroutine 1 (or under ``main.main``)."""
+    if g.state != "select (no cases)":
+        return False
+    return g.id == 1 or any(f.function == "main.main" for f in g.frames)
 
 
 def _change(grew: int) -> str:
