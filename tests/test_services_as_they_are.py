@@ -243,18 +243,21 @@ def test_prebuilt_binary_and_import_path_in_the_plugin(pytester, inner_go_env, b
 
 def test_attached_service_learns_its_main_module_and_go_version(start, tmp_path):
     """Attached (no binary known), the build info of the binary its CPU profile maps names the module and Go."""
+    from pytest_goperf import Scenario
     from pytest_goperf.analysis.measurement import MeasureSpec
     from pytest_goperf.baseline.environment import capture_environment
     from pytest_goperf.runtime.measure import measure
     from pytest_goperf.runtime.service import GoService
 
-    running = start()
+    running = start("-addr", "{addr}")
     attached = GoService(running.url)
     assert attached.main_module is None and attached.go_version == ""
-    m = measure(attached, MeasureSpec(rounds=1, window=1, warmup=0.2, check_leaks=False), directory=tmp_path / "m")
+    spec = MeasureSpec(load=Scenario.get("/work?n=200"), rounds=1, window=1, warmup=0.2, check_leaks=False)
+    m = measure(attached, spec, directory=tmp_path / "m")
     assert attached.main_module == "example.com/goperf-demo"
     assert attached.go_version.startswith("go1.")
     assert m.go_version == attached.go_version
     assert capture_environment(go_version=m.go_version).go_version is not None
     [rnd] = m.rounds
-    assert rnd.cpu is not None and any(f.cls == "user" for f in rnd.cpu.functions)
+    assert rnd.cpu is not None and rnd.cpu.main_module == "example.com/goperf-demo"  # the split used it
+    assert rnd.cpu.class_share("user") > 0

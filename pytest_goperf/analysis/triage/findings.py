@@ -430,15 +430,21 @@ def analyse(window: RawWindow | WindowAnalysis, *, rules: Sequence[Rule] = RULES
         # (runtime/pprof.profileWriter, started by the capture). Their time is left out, and their clusters.
         signal_ids = {g.id for g in inp.goroutines_end if any(f.function in SIGNAL_FUNCTIONS for f in g.frames)}
         signal_ns = observer_ns = 0
+        start_ids = {g.id for g in inp.goroutines_start}
         if timeline is not None:
             for gid in set(_most(timeline, "syscall", 20)) | signal_ids:
                 t = timeline.goroutines.get(gid)
                 if t is None:
                     continue
+                in_sys = t.state_ns.get("syscall", 0)
                 if gid in signal_ids:
-                    signal_ns += t.state_ns.get("syscall", 0)
-                elif any(f.function.startswith(OBSERVER_CREATORS) for f in t.creator_stack):
-                    observer_ns += t.state_ns.get("syscall", 0)
+                    signal_ns += in_sys
+                elif any(f.function.startswith(OBSERVER_CREATORS) for f in t.creator_stack) or (
+                        # Started by the capture between the start dump and the trace (so no creation
+                        # stack), gone by the end dump, in a system call all window: the profile writer.
+                        start_ids and gid not in start_ids and gid not in dump and t.created_ns is None
+                        and in_sys >= SPIN_SHARE * metrics.duration_ns):
+                    observer_ns += in_sys
         syscall_ns = max(0, metrics.blocked_ns.syscall - signal_ns - observer_ns)
         syscall_per_p = syscall_ns / max(1, metrics.duration_ns) / procs
         in_syscall = [c for c in clusters if c.state == "syscall" and not set(c.ids) <= signal_ids]
