@@ -220,6 +220,10 @@ def test_prebuilt_binary_and_import_path_in_the_plugin(pytester, inner_go_env, b
             assert go_service.main_module == "example.com/goperf-demo"
             assert go_service.client.get("/healthz").status_code == 200
 
+        def test_factory_binary(go_service_factory):
+            svc = go_service_factory(binary="{binary}", args=["-addr", "{{addr}}"], env={{}})
+            assert svc.spec.binary == __import__("pathlib").Path("{binary}") and svc.goroutines()
+
         def test_import_path(go_service_factory):
             svc = go_service_factory("example.com/goperf-demo", args=["-addr", "{{addr}}"])
             assert svc.spec.binary.name == "goperf-demo"
@@ -235,7 +239,7 @@ def test_prebuilt_binary_and_import_path_in_the_plugin(pytester, inner_go_env, b
         ready_path = "/healthz"
         """))
     result = pytester.runpytest("-p", "no:cacheprovider", "-v")
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=3)
 
 
 # ------------------------------------------------------------------ item 6: what an attached service is
