@@ -26,6 +26,7 @@ import json
 import socket
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 from goperf_triage import assert_no_false_finding_under_load, summary, triage
@@ -41,7 +42,9 @@ class Nats:
         self.sock = socket.create_connection((host, int(port)), timeout=5)
         self.rd = self.sock.makefile("rb")
         assert self.rd.readline().startswith(b"INFO ")
-        self.sock.sendall(b'CONNECT {"verbose":false,"pedantic":false}\\r\\nSUB goperf.t 1\\r\\nPING\\r\\n')
+        self.subject = f"goperf.t.{uuid.uuid4().hex}".encode()  # a subject of its own, like an inbox
+        self.sock.sendall(b'CONNECT {"verbose":false,"pedantic":false}\\r\\nSUB ' + self.subject
+                          + b' 1\\r\\nPING\\r\\n')
         self._until(b"PONG\\r\\n")
 
     def _until(self, want):
@@ -59,7 +62,7 @@ class Nats:
                 return got
 
     def request(self):
-        self.sock.sendall(b"PUB goperf.t 5\\r\\nhello\\r\\nPING\\r\\n")
+        self.sock.sendall(b"PUB " + self.subject + b" 5\\r\\nhello\\r\\nPING\\r\\n")
         assert self._until(b"PONG\\r\\n") == 1  # our own message came back before the PONG
 
     def close(self):
@@ -106,7 +109,7 @@ def test_measurement_with_its_own_calls(goperf):
     print("NATS-MEASURE", json.dumps({
         "latency_p99_ms": m.latency.p99_ms, "throughput": m.throughput, "runnable_p99": m.runnable.p99,
         "classes": {c: m.class_share(c) for c in ("user", "stdlib", "runtime", "module", "syscall")},
-        "errors": [r.load.errors for r in m.rounds],
+        "errors": [r.load.errors for r in m.rounds], "samples": [r.load.error_samples for r in m.rounds],
         "go_version": goperf.service.go_version, "main_module": goperf.service.main_module,
     }))
     assert m.leak_report is not None and not m.leak_report.leaks
