@@ -175,7 +175,14 @@ def run_callable_load(
                     loop.run_until_complete(asyncio.wait_for(done, timeout))
             return result
         finally:
-            loop.close()
+            # The client library's own tasks (read loops, pingers) end with the loop, not after it.
+            from .engine import _cancel_all
+
+            try:
+                _cancel_all(loop)
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            finally:
+                loop.close()
     try:
         return _run_threads(job, call, model, duration, warmup, max_requests, timeout, stop)
     finally:
