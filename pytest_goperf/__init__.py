@@ -45,6 +45,11 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it ("module:attribute" when the public name differs)
 _LAZY: dict[str, str] = {
+    "CallableLoad": "load.callable",
+    "run_callable_load": "load.callable",
+    "PprofAccess": "runtime.pprof",
+    "Discount": "analysis.leaks",
+    "redact_url": "runtime.pprof",
     "Ancestor": "formats.goroutines",
     "AnnotationSummary": "analysis.annotations",
     "BaselineDiff": "baseline.store",
@@ -190,6 +195,7 @@ __all__ = [
     "BuildError",
     "BuildInfo",
     "CPUSample",
+    "CallableLoad",
     "CaptureOptions",
     "ClosedModel",
     "Cluster",
@@ -197,6 +203,7 @@ __all__ = [
     "ComparisonPolicy",
     "ConfigError",
     "CrashReport",
+    "Discount",
     "DumpParseError",
     "Environment",
     "Evidence",
@@ -243,6 +250,7 @@ __all__ = [
     "OpenModel",
     "ParseError",
     "PerformanceRegressionError",
+    "PprofAccess",
     "PprofClient",
     "PprofError",
     "ProcTransition",
@@ -323,7 +331,9 @@ __all__ = [
     "read_build_info",
     "read_build_info_file",
     "read_profile",
+    "redact_url",
     "rules_with",
+    "run_callable_load",
     "run_load",
     "save_window",
     "start_service",
@@ -359,7 +369,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, eagerly
         profile_table,
     )
     from .analysis.groups import GoroutineGroup, group_goroutines
-    from .analysis.leaks import LeakGroup, LeakPolicy, LeakReport
+    from .analysis.leaks import Discount, LeakGroup, LeakPolicy, LeakReport
     from .analysis.measurement import LatencyView, Measurement, MeasureSpec, Round
     from .analysis.profile_checks import assert_hot_share
     from .analysis.timeline import GoroutineTimeline, RunnableSeries, TraceTimeline, trace_timeline
@@ -415,6 +425,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, eagerly
         TraceReader,
     )
     from .formats.window import RawWindow, WindowFiles
+    from .load.callable import CallableLoad, run_callable_load
     from .load.engine import arun_load, run_load
     from .load.histogram import LatencyHistogram
     from .load.result import LoadResult, RequestStats
@@ -424,5 +435,5 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, eagerly
     from .runtime.files import load_window, save_window
     from .runtime.leakcheck import LeakCheck, assert_no_goroutine_leak
     from .runtime.measure import measure
-    from .runtime.pprof import PprofClient
+    from .runtime.pprof import PprofAccess, PprofClient, redact_url
     from .runtime.service import GoService, ServiceSpec, start_service

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -84,6 +84,13 @@ class GoperfConfig:
 
     root: Path
     package: str | None = None
+    #: A prebuilt executable to start instead of building ``package`` (relative to the root).
+    binary: str | None = None
+    #: The directory of the go.mod in which an import-path ``package`` is built (default: the root);
+    #: also where ``go_service_factory("example.com/...")`` builds.
+    module_dir: str | None = None
+    #: The service's main module path (its packages count as user code); default: the binary's build info.
+    main_module: str | None = None
     args: tuple[str, ...] = ("-addr", "{addr}")
     env: Mapping[str, str] = field(default_factory=dict)
     build_flags: tuple[str, ...] = ()
@@ -104,22 +111,54 @@ class GoperfConfig:
     strict_environment: bool = False
     compare_to: str | None = None
     schedule: Schedule = DEFAULT_SCHEDULE
+    #: ``[tool.goperf.pprof]``: how the plugin reaches pprof (scheme of a started service's pprof listener,
+    #: TLS trust, extra headers with ``${ENV}`` references, basic auth with the password from an environment variable).
+    pprof_scheme: Literal["http", "https"] = "http"
+    pprof_ca_bundle: Path | None = None
+    pprof_insecure: bool = False
+    pprof_headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    pprof_username: str | None = None
+    pprof_password_env: str | None = None
 
     @property
     def package_dir(self) -> Path:
-        """The directory of the main package to build (absolute)."""
+        """The directory of the main package to build (absolute); for an import path, the module directory."""
         if self.package is None:
             raise ConfigError(
                 "no Go package to build: set `package` in [tool.goperf] of pyproject.toml "
-                "(a directory holding a main package, e.g. package = \"./cmd/server\"), "
-                "or attach to a running service with --goperf-url"
+                "(a directory holding a main package, e.g. package = \"./cmd/server\", or an import path), "
+                "`binary` to a prebuilt executable, or attach to a running service with --goperf-url"
             )
+        if self.import_path is not None:
+            return (self.root / (self.module_dir or ".")).resolve()
         return (self.root / self.package).resolve()
+
+    @property
+    def import_path(self) -> str | None:
+        """``package`` when it names an import path to build (``github.com/caddyserver/caddy/v2/cmd/caddy``), else None."""
+        return package_import_path(self.package, self.root)
+
+    @property
+    def binary_path(self) -> Path | None:
+        """The prebuilt executable (absolute), or None when the service is built."""
+        return None if self.binary is None else (self.root / self.binary).resolve()
+
+
+def package_import_path(package: str | None, root: Path) -> str | None:
+    """``package`` if it is a Go import path rather than a directory: its first element has a dot
+    (``example.com/...``), it does not start with ``.`` or ``/``, and no such directory exists."""
+    if not package or package.startswith((".", "/")) or (root / package).is_dir():
+        return None
+    first = package.split("/", 1)[0]
+    return package if "." in first else None
 
 
 # key in [tool.goperf] -> (attribute, expected type description)
 _SIMPLE_KEYS: dict[str, tuple[str, str]] = {
     "package": ("package", "str"),
+    "binary": ("binary", "str"),
+    "module_dir": ("module_dir", "str"),
+    "main_module": ("main_module", "str"),
     "args": ("args", "list[str]"),
     "env": ("env", "table"),
     "build_flags": ("build_flags", "list[str]"),
@@ -135,6 +174,7 @@ _SIMPLE_KEYS: dict[str, tuple[str, str]] = {
 }
 _LEAK_KEYS = {"settle_timeout", "check_all_tests", "ignore"}
 _GATE_KEYS = {"alpha", "method", "strict_environment", "compare_to", "schedule"}
+_PPROF_KEYS = {"scheme", "ca_bundle", "insecure", "headers", "username", "password_env"}
 
 
 def read_pyproject(path: Path) -> dict[str, Any]:
@@ -230,6 +270,39 @@ def _gate_table(value: Any) -> dict[str, Any]:
     return out
 
 
+def _pprof_table(value: Any) -> dict[str, Any]:
+    where = "[tool.goperf.pprof]"
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must be a table")
+    unknown = set(value) - _PPROF_KEYS
+    if unknown:
+        raise ConfigError(f"{where} has unknown key(s) {sorted(unknown)}; use {sorted(_PPROF_KEYS)}")
+    out: dict[str, Any] = {}
+    if "scheme" in value:
+        if value["scheme"] not in ("http", "https"):
+            raise ConfigError(f"{where} scheme must be \"http\" or \"https\", got {value['scheme']!r}")
+        out["pprof_scheme"] = value["scheme"]
+    if "ca_bundle" in value:
+        out["pprof_ca_bundle"] = _check("pprof.ca_bundle", value["ca_bundle"], "path")
+    if "insecure" in value:
+        if not isinstance(value["insecure"], bool):
+            raise ConfigError(f"{where} insecure must be true or false")
+        out["pprof_insecure"] = value["insecure"]
+    if "headers" in value:
+        headers = _check("pprof.headers", value["headers"], "table")
+        for name, v in headers.items():
+            if "${" not in v and name.lower() in ("authorization", "cookie", "x-api-key"):
+                raise ConfigError(
+                    f"{where} headers.{name} holds a literal credential: keep secrets out of pyproject.toml and "
+                    f"read it from the environment, e.g. {name} = \"Bearer ${{PPROF_TOKEN}}\"")
+        out["pprof_headers"] = headers
+    if "username" in value:
+        out["pprof_username"] = _check("pprof.username", value["username"], "str")
+    if "password_env" in value:
+        out["pprof_password_env"] = _check("pprof.password_env", value["password_env"], "str")
+    return out
+
+
 def config_from_table(table: Mapping[str, Any], root: Path) -> GoperfConfig:
     """Validate a ``[tool.goperf]`` table into a :class:`GoperfConfig`."""
     values: dict[str, Any] = {}
@@ -253,8 +326,10 @@ def config_from_table(table: Mapping[str, Any], root: Path) -> GoperfConfig:
                 values["leak_ignore"] = _ignore_specs(value["ignore"], "[tool.goperf.leak] ignore")
         elif key == "gate":
             values.update(_gate_table(value))
+        elif key == "pprof":
+            values.update(_pprof_table(value))
         else:
-            known = sorted([*_SIMPLE_KEYS, "leak", "gate"])
+            known = sorted([*_SIMPLE_KEYS, "leak", "gate", "pprof"])
             raise ConfigError(f"unknown key {key!r} in [tool.goperf]; known keys: {', '.join(known)}")
     config = GoperfConfig(root=root, **values)
     _validate(config)
@@ -275,12 +350,25 @@ def cache_dir(root: Path) -> Path:
 def _validate(config: GoperfConfig) -> None:
     if config.ready_path and not config.ready_path.startswith("/"):
         raise ConfigError(f"[tool.goperf] ready_path must start with '/', got {config.ready_path!r}")
-    joined = " ".join(config.args)
-    if config.url is None and config.package is not None and "{addr}" not in joined and "{port}" not in joined:
+    if config.package is not None and config.binary is not None:
         raise ConfigError(
-            "[tool.goperf] args must pass the listen address to the service with {addr} "
-            "(host:port) or {port}, e.g. args = [\"-addr\", \"{addr}\"]: goperf picks a free loopback port"
-        )
+            "[tool.goperf] sets both package and binary: give package to build the service, or binary to start "
+            "a prebuilt executable, not both")
+    if config.module_dir is not None and config.package is not None and config.import_path is None:
+        raise ConfigError(
+            f"[tool.goperf] module_dir is for a package given as an import path (example.com/x/cmd/y); package "
+            f"{config.package!r} is a directory")
+    started = config.package is not None or config.binary is not None
+    if config.url is None and started and not passes_listen_address(config.args, config.env):
+        raise ConfigError(
+            "[tool.goperf] args or env must pass the listen address to the service with {addr} "
+            "(host:port) or {port}, e.g. args = [\"-addr\", \"{addr}\"] or env = { PORT = \"{port}\" }: "
+            "goperf picks a free loopback port")
+
+
+def passes_listen_address(args: Sequence[str], env: Mapping[str, str]) -> bool:
+    """Whether ``{addr}`` or ``{port}`` appears in the arguments or an environment value."""
+    return any("{addr}" in v or "{port}" in v for v in (*args, *env.values()))
 
 
 def load_config(root: Path, pyproject: Path | None = None, overrides: Mapping[str, Any] | None = None) -> GoperfConfig:
@@ -297,6 +385,11 @@ def load_config(root: Path, pyproject: Path | None = None, overrides: Mapping[st
     if env_base:
         config = replace(config, compare_to=env_base)
     changes = {k: v for k, v in (overrides or {}).items() if v is not None}
+    # A binary on the command line replaces the file's package, and a package its binary.
+    if "binary" in changes and "package" not in changes:
+        changes["package"] = None
+    elif "package" in changes and "binary" not in changes:
+        changes["binary"] = None
     if changes:
         config = replace(config, **changes)
         _validate(config)

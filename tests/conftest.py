@@ -32,3 +32,19 @@ def inner_go_env(tmp_path_factory, monkeypatch, _outer_go_caches):
     cache = tmp_path_factory.getbasetemp() / "goperf-build-cache"
     monkeypatch.setenv("GOPERF_CACHE_DIR", str(cache))
     return cache
+
+
+#: Markers of tests outside the default suite: each runs only when ``-m`` names it.
+OPT_IN = {
+    "slow": "a long-running check (a wheel in a fresh virtual environment, long measurements)",
+    "thirdparty": "builds a real third-party server (Caddy, nats-server) through the Go module proxy",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip opt-in tests unless the ``-m`` expression names their marker (``-m slow``, ``-m thirdparty``)."""
+    chosen = config.getoption("markexpr") or ""
+    for item in items:
+        for name, what in OPT_IN.items():
+            if item.get_closest_marker(name) is not None and name not in chosen:
+                item.add_marker(pytest.mark.skip(reason=f"opt-in, {what}: run with -m {name}"))

@@ -76,3 +76,20 @@ def test_ungated_metrics_are_stored_but_not_compared(tmp_path):
 def test_annotation_escaping():
     line = annotation("tests/a,b.py", 3, "goperf regression: x", "50% slower\nsee report")
     assert line == "::error file=tests/a%2Cb.py,line=3,title=goperf regression%3A x::50%25 slower%0Asee report"
+
+
+def test_a_limit_does_not_replace_the_default_gated_metrics():
+    """Issue 12: limits={"hot_share:...": x} used to make that share the only gated metric."""
+    from types import SimpleNamespace
+
+    from pytest_goperf.analysis.measurement import MeasureSpec
+    from pytest_goperf.comparison.metrics import DEFAULT_GATE
+    from pytest_goperf.comparison.samples import gated_metrics
+
+    limited = MeasureSpec(limits={"hot_share:main.spinCore": 0.4})
+    assert "hot_share:main.spinCore" in limited.recorded  # still stored with the baseline
+    assert gated_metrics(SimpleNamespace(spec=limited, tracked=limited.recorded)) == DEFAULT_GATE
+    tracked = MeasureSpec(track=("gc_share",), limits={"hot_share:main.spinCore": 0.4})
+    assert gated_metrics(SimpleNamespace(spec=tracked, tracked=tracked.recorded)) == ("gc_share",)
+    chosen = MeasureSpec(gate=("latency.p99",))
+    assert gated_metrics(SimpleNamespace(spec=chosen, tracked=())) == ("latency.p99",)

@@ -18,10 +18,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pytest_goperf.cli.main import main as goperf_main
-from pytest_goperf.errors import DumpParseError
 from pytest_goperf.analysis.goroutine_summary import summarize
 from pytest_goperf.analysis.groups import group_goroutines
+from pytest_goperf.cli.main import main as goperf_main
+from pytest_goperf.errors import DumpParseError
 from pytest_goperf.formats.goroutines import (
     UNKNOWN_ELIDED,
     Goroutine,

@@ -186,7 +186,7 @@ def test_goperf_analyze_json(capsys):
     assert [f["flat"] for f in fns] == sorted((f["flat"] for f in fns), reverse=True)
     for f in fns:
         assert {"name", "flat", "cum", "flat_share", "cum_share", "class"} <= set(f)
-        assert f["class"] in {"user", "stdlib", "runtime", "module"}
+        assert f["class"] in {"user", "stdlib", "runtime", "module", "syscall"}
         assert f["flat_share"] == pytest.approx(f["flat"] / doc["total"])
     spin = next(f for f in fns if f["name"] == "main.spinCore")
     assert spin["class"] == "user" and spin["flat_share"] > 0.3

@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 
 from pytest_goperf.analysis.triage.findings import analyse
+from pytest_goperf.formats.window import RawWindow
 from pytest_goperf.report.html import render_html, write_report
 from pytest_goperf.report.svg import COLORS, FLAME_COLORS
-from pytest_goperf.formats.window import RawWindow
 from pytest_goperf.runtime.files import load_window, save_window
 
 SAMPLES = Path(__file__).parent / "samples"
@@ -180,7 +180,7 @@ def test_report_renders_its_charts_in_headless_chromium(triage, tmp_path):
     runnable = rows(COLORS["runnable"], 2000)  # the area of runnable goroutines
     gomaxprocs = rows(COLORS["gomaxprocs"], 300)  # the dashed GOMAXPROCS line
     latency = rows(COLORS["latency"], 500)  # histogram bars
-    classes = {c: _where(img, COLORS[c]) for c in ("user", "stdlib", "runtime", "module")}
+    classes = {c: _where(img, COLORS[c]) for c in ("user", "stdlib", "runtime", "module", "syscall")}
     cpu = triage.cpu
     assert cpu is not None
     present = {g.key for g in cpu.by_class() if g.flat_share >= 0.01}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,14 +20,12 @@ from pytest_goperf.analysis.timeline import metrics_and_timeline, trace_timeline
 from pytest_goperf.analysis.trace_metrics import compute_metrics
 from pytest_goperf.analysis.triage.findings import Triage, analyse
 from pytest_goperf.analysis.triage.rules import RULES, level_rank, rules_with
+from pytest_goperf.analysis.window import analyse_window
 from pytest_goperf.cli.main import main
 from pytest_goperf.errors import ConfigError, GoperfError, ParseError, PprofError
+from pytest_goperf.formats.window import FILE_NAMES as FILES
 from pytest_goperf.load.engine import run_load
 from pytest_goperf.load.scenario import ClosedModel, OpenModel
-from dataclasses import replace
-
-from pytest_goperf.analysis.window import analyse_window
-from pytest_goperf.formats.window import FILE_NAMES as FILES
 from pytest_goperf.runtime.capture import TRIAGE_CAPTURE, capture_folder
 from pytest_goperf.runtime.files import load_window as load_folder
 
@@ -315,3 +314,39 @@ def test_a_service_that_never_answers_times_out(tmp_path):
     finally:
         srv.close()
     assert not list(tmp_path.iterdir()), "nothing is written when nothing could be captured"
+
+
+# --------------------------------------------------------------------- issue 12: real servers' own shapes
+
+
+def test_signal_goroutine_is_no_syscall_pileup_on_an_idle_service(go_service_factory, tmp_path):
+    """os/signal.signal_recv waits in a system call the whole window: at GOMAXPROCS=1 that alone was a warning."""
+    idle = go_service_factory(env={"GOMAXPROCS": "1"}, name="idle-1p")
+    result = capture_folder(idle.pprof_url, tmp_path, seconds=SECONDS)
+    t = analyse(load_folder(result.directory))
+    assert t.gomaxprocs == 1
+    dump = analyse_window(load_folder(result.directory)).goroutines_end
+    assert any(g.has_function("os/signal.signal_recv") for g in dump), "the example service handles SIGTERM"
+    pileup = next(m for m in t.measures if m.key == "syscall_pileup")
+    assert pileup.value < pileup.warning / 2, t.to_text()
+    assert all(f.key != "syscall_pileup" for f in t.findings)
+
+
+def test_backlog_of_the_library_s_own_goroutines_gets_no_worker_pool_advice(go_service_factory, tmp_path):
+    """Many connections on one processor: the per-request goroutines are net/http's, not the service's `go` statements."""
+    busy = go_service_factory(env={"GOMAXPROCS": "1"}, name="busy-1p")
+    t, _ = triage_under_load(busy, "/work?n=200", ClosedModel(32), tmp_path)
+    backlog = next((f for f in t.findings if f.key == "runnable_backlog"), None)
+    assert backlog is not None, t.to_text()  # 32 connections ready to run on one P
+    assert "worker pool" not in backlog.advice
+    assert "library's own" in backlog.advice and "net/http" in backlog.advice
+    # The storm route's goroutines are the service's own: there the advice stays.
+    storm, _ = triage_under_load(busy, "/defect/storm?n=2000&work=20", ClosedModel(2), tmp_path / "storm")
+    own = next(f for f in storm.findings if f.key == "runnable_backlog")
+    assert "worker pool" in own.advice
+
+
+def test_shrinking_clusters_are_said_to_shrink():
+    from pytest_goperf.analysis.triage.findings import _change
+
+    assert (_change(3), _change(-12), _change(0)) == ("grew by 3", "shrank by 12", "unchanged")

@@ -14,6 +14,15 @@
 //	             also read from GOPERF_DEMO_EXTRA_CPU; used to test regression gates
 //	-mutex-fraction  runtime.SetMutexProfileFraction (0: mutex profile off, the default)
 //	-block-rate      runtime.SetBlockProfileRate in ns (0: block profile off, the default)
+//	-pprof-tls DIR   serve the separate pprof listener over HTTPS with a self-signed
+//	                 certificate made at start-up; its PEM is written to DIR/cert.pem
+//	-pprof-token T   pprof answers 401 unless "Authorization: Bearer T" is sent
+//	-pprof-basic U:P pprof answers 401 unless HTTP basic auth U:P is sent
+//	-pprof-delay D   bind the separate pprof listener D after the API (e.g. 2s)
+//	-pprof-catch-all the separate pprof listener answers 200 "hello" to every path
+//	                 (a misconfigured port that is not pprof)
+//
+// Without -addr, a PORT environment variable makes it listen on 127.0.0.1:$PORT.
 //
 // On start it prints "listening on ADDR" (and "pprof on ADDR") to stdout; on
 // SIGTERM or SIGINT it stops accepting connections and drains in-flight
@@ -50,7 +59,16 @@ func main() {
 	writeTimeout := flag.Duration("write-timeout", 90*time.Second, "server write timeout (bounds pprof ?seconds=)")
 	mutexFraction := flag.Int("mutex-fraction", 0, "runtime.SetMutexProfileFraction (0: off)")
 	blockRate := flag.Int("block-rate", 0, "runtime.SetBlockProfileRate in ns (0: off)")
+	var po pprofOptions
+	flag.StringVar(&po.tlsDir, "pprof-tls", "", "serve pprof over HTTPS; write the self-signed certificate to DIR/cert.pem")
+	flag.StringVar(&po.token, "pprof-token", "", "require this bearer token on pprof")
+	flag.StringVar(&po.basic, "pprof-basic", "", "require this USER:PASSWORD (basic auth) on pprof")
+	flag.DurationVar(&po.delay, "pprof-delay", 0, "bind the separate pprof listener this long after the API")
+	flag.BoolVar(&po.catchAll, "pprof-catch-all", false, "the pprof listener answers 200 hello to everything")
 	flag.Parse()
+	if port := os.Getenv("PORT"); port != "" && !flagSet("addr") {
+		*addr = "127.0.0.1:" + port
+	}
 	runtime.SetMutexProfileFraction(*mutexFraction)
 	runtime.SetBlockProfileRate(*blockRate)
 	if *extra < 0 || *extra > 100 {
@@ -62,24 +80,24 @@ func main() {
 	mux := http.NewServeMux()
 	api.register(mux)
 	registerDefects(mux)
+	registerClient(mux)
 
 	servers := []*http.Server{}
 	if *pprofAddr == "" {
 		registerPprof(mux)
-	} else {
-		pm := http.NewServeMux()
-		registerPprof(pm)
-		ps, err := listen("pprof", *pprofAddr, pm, *writeTimeout)
-		if err != nil {
-			log.Fatal(err)
-		}
-		servers = append(servers, ps)
 	}
 	s, err := listen("listening", *addr, mux, *writeTimeout)
 	if err != nil {
 		log.Fatal(err)
 	}
 	servers = append(servers, s)
+	if *pprofAddr != "" {
+		ps, err := po.serve(*pprofAddr, *writeTimeout)
+		if err != nil {
+			log.Fatal(err)
+		}
+		servers = append(servers, ps)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -110,6 +128,9 @@ func listen(what, addr string, h http.Handler, writeTimeout time.Duration) (*htt
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: writeTimeout}
 	fmt.Printf("%s on %s\n", what, ln.Addr())
+	if what == "listening" {
+		selfURL = "http://" + ln.Addr().String()
+	}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Fatalf("serve %s: %v", addr, err)
@@ -124,6 +145,17 @@ func registerPprof(mux *http.ServeMux) {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+}
+
+// flagSet reports whether the flag called name was given on the command line.
+func flagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) {
+		if f.Name == name {
+			set = true
+		}
+	})
+	return set
 }
 
 func envFloat(name string, def float64) float64 {

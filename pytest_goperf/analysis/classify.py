@@ -6,6 +6,10 @@ scheduling or locks, in a *module* at a dependency.
 
 The rule, in order (first match wins):
 
+0. a system-call entry point (:data:`~.go_runtime.SYSCALL_FRAMES`:
+   ``syscall.Syscall6``, ``internal/runtime/syscall/linux.Syscall6``) -> ``syscall``:
+   the time a goroutine spends in the kernel is neither the runtime's work nor the
+   library's (an I/O-bound server otherwise reads as mostly "runtime")
 1. no package at all (a C symbol from cgo or the system) -> ``runtime``
 2. the package is one of :data:`RUNTIME_PACKAGES` or under one of
    :data:`RUNTIME_PREFIXES` (``runtime``, ``internal/runtime/...``, the
@@ -23,12 +27,15 @@ is user code; read the path from the binary with :func:`read_build_info`.
 
 from __future__ import annotations
 
+import re
 from typing import Final, Literal
 
 from ..formats.symbols import package_of
+from .go_runtime import SYSCALL_FRAMES
 
-FunctionClass = Literal["user", "stdlib", "runtime", "module"]
-CLASSES: Final[tuple[FunctionClass, ...]] = ("user", "stdlib", "runtime", "module")
+FunctionClass = Literal["user", "stdlib", "runtime", "module", "syscall"]
+CLASSES: Final[tuple[FunctionClass, ...]] = ("user", "stdlib", "runtime", "module", "syscall")
+_SYSCALL_RE: Final = re.compile(SYSCALL_FRAMES)
 
 # Packages owned by the runtime: what it runs on its own behalf, not on a
 # library's request. internal/bytealg and internal/sync stay stdlib: they
@@ -69,6 +76,8 @@ def classify_package(package: str, main_module: str | None = None) -> FunctionCl
 
 def classify(name: str, main_module: str | None = None) -> FunctionClass:
     """Class of a Go function symbol, e.g. ``classify("runtime.mallocgc") == "runtime"``."""
+    if _SYSCALL_RE.fullmatch(name):
+        return "syscall"
     package = package_of(name)
     if is_runtime_helper(name, package):
         return "runtime"

@@ -27,12 +27,7 @@ import numpy as np
 from ..errors import UnknownNameError
 from ..formats.profile._model import Location, Profile
 from ..formats.symbols import Frame, package_of
-from .classify import (
-    CLASSES,
-    FunctionClass,
-    classify_package,
-    is_runtime_helper,
-)
+from .classify import CLASSES, FunctionClass, classify
 from .go_runtime import ALLOC_FRAMES, GC_FRAMES, LOCK_FRAMES, SYSCALL_FRAMES
 from .patterns import name_matcher
 
@@ -297,9 +292,9 @@ class FunctionTable:
     # groups
 
     def by_class(self) -> tuple[GroupStat, ...]:
-        """Flat and cum per class, in the order user, stdlib, runtime, module (all four, even if 0).
+        """Flat and cum per class, in the order user, stdlib, runtime, module, syscall (all five, even if 0).
 
-        Flat shares of the four classes add up to 1 (every Go sample has a leaf frame).
+        Flat shares of the classes add up to 1 (every Go sample has a leaf frame).
         """
         by_key = {r.key: r for r in self._group(lambda f: f.cls)}
         return tuple(by_key.get(c, GroupStat(c, 0, 0, 0.0, 0.0)) for c in CLASSES)
@@ -450,7 +445,7 @@ def _build(names: list[str], files: list[str], merged: dict[tuple[int, ...], int
         if c == 0 and f == 0:
             continue  # pprof drops nodes whose values cancel out
         package = package_of(name)
-        cls = "runtime" if is_runtime_helper(name, package) else classify_package(package, main_module)
+        cls = classify(name, main_module)
         rows.append(FunctionStat(name, package, files[i], cls, f, c, _share(f, total), _share(c, total)))
     rows.sort(key=lambda r: (-abs(r.flat), r.name, -abs(r.cum)))
     return FunctionTable(total=total, functions=tuple(rows), sample_type=sample_type, unit=unit,

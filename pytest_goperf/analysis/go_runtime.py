@@ -16,14 +16,20 @@ __all__ = [
     "ALLOC_FRAMES",
     "BLOCKED_STATES",
     "GC_FRAMES",
+    "HTTP_CLIENT_CONN_CREATORS",
+    "HTTP_CLIENT_CONN_PACKAGES",
+    "HTTP_CLIENT_READ_LOOPS",
+    "HTTP_CLIENT_WRITE_LOOPS",
     "HTTP_CONN_PACKAGES",
     "HTTP_IDLE_CONN_FUNCTIONS",
     "LOCK_FRAMES",
     "LOCK_STATES",
     "LOCK_WAIT_REASONS",
     "OBSERVER_FUNCTION_PREFIXES",
+    "SIGNAL_FUNCTIONS",
     "SYSCALL_FRAMES",
     "WAIT_REASON_CATEGORIES",
+    "go_minor",
     "is_lock_frame",
     "is_lock_handoff",
 ]
@@ -75,6 +81,13 @@ GC_FRAMES: Final = r"runtime\.(gcBgMarkWorker|gcAssistAlloc|bgsweep)"
 SYSCALL_FRAMES: Final = r"(syscall|internal/runtime/syscall(/linux)?|runtime/internal/syscall)\.\w*[Ss]yscall\w*"
 
 _LOCK_RE: Final = re.compile(LOCK_FRAMES)
+_GO_VERSION_RE: Final = re.compile(r"(?:go)?1\.(\d+)")
+
+
+def go_minor(version: str | None) -> int | None:
+    """The minor release of a Go version string: 27 for ``go1.27.3``, ``go1.27rc1`` or ``1.27``; None if unknown."""
+    m = _GO_VERSION_RE.match(version or "")
+    return int(m.group(1)) if m else None
 
 
 def is_lock_frame(function: str) -> bool:
@@ -94,6 +107,40 @@ def is_lock_handoff(function: str) -> bool:
 OBSERVER_FUNCTION_PREFIXES: Final = ("net/http/pprof.", "runtime/pprof.writeGoroutine")
 #: Functions that mark a goroutine as an HTTP server connection waiting for its next request.
 HTTP_IDLE_CONN_FUNCTIONS: Final = frozenset({"net/http.(*conn).serve", "net/http.(*connReader).backgroundRead"})
-#: Packages whose frames alone make up an idle HTTP server connection's stack.
-HTTP_CONN_PACKAGES: Final = ("internal/poll.", "net.", "bufio.", "net/http.", "runtime.", "crypto/tls.", "io.",
-                             "syscall.")
+#: Packages whose frames alone make up an idle HTTP server connection's stack (net/textproto: a
+#: connection that a client's pool dialed ahead and never used waits in its first request line).
+HTTP_CONN_PACKAGES: Final = ("internal/poll.", "net.", "bufio.", "net/http.", "net/textproto.", "runtime.",
+                             "crypto/tls.", "io.", "syscall.")
+
+# ---------------------------------------------------------------- HTTP client connections (net/http.Transport)
+#
+# A pooled client connection is two goroutines started together by the transport's dial
+# (transport.go: `go pconn.readLoop()`, `go pconn.writeLoop()`), so in a dump they share the
+# "created by ... in goroutine N" creator. Idle in the pool, the read loop waits in a read of
+# the socket ([IO wait], bufio.(*Reader).Peek) and the write loop in its select; with a response
+# body that nobody closes or reads to the end, the read loop waits in its own select for the body
+# instead: that connection can never be reused, a leak.
+
+#: Functions that start a client connection's goroutines (the "created by" frame).
+HTTP_CLIENT_CONN_CREATORS: Final = frozenset({
+    "net/http.(*Transport).dialConn",
+    "net/http.(*http2Transport).newClientConn",
+    "golang.org/x/net/http2.(*Transport).newClientConn",
+})
+#: The read loop of a client connection (HTTP/1.1 and HTTP/2): idle when parked in a socket read.
+HTTP_CLIENT_READ_LOOPS: Final = frozenset({
+    "net/http.(*persistConn).readLoop",
+    "net/http.(*http2ClientConn).readLoop",
+    "golang.org/x/net/http2.(*ClientConn).readLoop",
+})
+#: The write loop of an HTTP/1.1 client connection: waits in a select whether busy or idle.
+HTTP_CLIENT_WRITE_LOOPS: Final = frozenset({"net/http.(*persistConn).writeLoop"})
+#: Packages whose frames alone make up an idle client connection's read loop.
+HTTP_CLIENT_CONN_PACKAGES: Final = (*HTTP_CONN_PACKAGES, "golang.org/x/net/http2.")
+
+# ------------------------------------------------------------------------------------ signals
+
+#: The goroutine of os/signal that waits for the next signal: in every server that handles
+#: SIGTERM it sits in [syscall] (or runs sigNote sleeps) for the whole window, by design.
+SIGNAL_FUNCTIONS: Final = frozenset({"os/signal.signal_recv", "os/signal.loop", "runtime.sigNoteSleep",
+                                     "os/signal.watchSignalLoop"})

@@ -15,22 +15,36 @@ talks to the service (snapshots, the settle loop, saved dumps) is
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 
 from ..config import DEFAULT_SETTLE_TIMEOUT, IgnoreSpec
 from ..formats.goroutines import Goroutine
 from ..formats.symbols import Frame
-from .go_runtime import HTTP_CONN_PACKAGES, HTTP_IDLE_CONN_FUNCTIONS, OBSERVER_FUNCTION_PREFIXES
+from .go_runtime import (
+    HTTP_CLIENT_CONN_CREATORS,
+    HTTP_CLIENT_CONN_PACKAGES,
+    HTTP_CLIENT_READ_LOOPS,
+    HTTP_CLIENT_WRITE_LOOPS,
+    HTTP_CONN_PACKAGES,
+    HTTP_IDLE_CONN_FUNCTIONS,
+    OBSERVER_FUNCTION_PREFIXES,
+)
 from .groups import by_creation_site, group_goroutines
 from .patterns import name_matcher
 
 __all__ = [
+    "DISCOUNT_RULES",
+    "Discount",
+    "Judgement",
     "LeakGroup",
     "LeakPolicy",
     "LeakReport",
     "group_leaks",
+    "is_idle_client_read_loop",
     "is_infrastructure",
+    "judge_goroutines",
     "new_goroutines",
 ]
 
@@ -85,6 +99,113 @@ def is_infrastructure(g: Goroutine) -> bool:
     return False
 
 
+def is_idle_client_read_loop(g: Goroutine) -> bool:
+    """An HTTP client connection's read loop parked in a socket read: the connection idles in its pool.
+
+    Its stack holds nothing but ``net/http``, I/O and runtime frames under the
+    read loop. A read loop in any other state (``select``: waiting for a
+    response body to be read or closed) is a busy connection.
+    """
+    if g.state != "IO wait" or not any(f.function in HTTP_CLIENT_READ_LOOPS for f in g.frames):
+        return False
+    return all(f.function.startswith(HTTP_CLIENT_CONN_PACKAGES) for f in g.frames)
+
+
+def _is_client_conn(g: Goroutine) -> bool:
+    return g.created_by is not None and g.created_by.function in HTTP_CLIENT_CONN_CREATORS
+
+
+def _idle_client_conns(goroutines: Sequence[Goroutine]) -> set[int]:
+    """Ids of the goroutines of idle pooled client connections: idle read loops and their write loops.
+
+    A connection's read and write loops share their creator (the dialing
+    goroutine, "created by ... in goroutine N"); dumps without creator ids
+    (before Go 1.21) pair write loops with idle read loops by count.
+    """
+    conns = [g for g in goroutines if _is_client_conn(g)]
+    idle: set[int] = set()
+    idle_creators: set[int] = set()
+    unpaired_idle = 0
+    for g in conns:
+        if is_idle_client_read_loop(g):
+            idle.add(g.id)
+            if g.parent_id is not None:
+                idle_creators.add(g.parent_id)
+            else:
+                unpaired_idle += 1
+    for g in conns:
+        if g.top_function not in HTTP_CLIENT_WRITE_LOOPS or g.state != "select":
+            continue
+        if g.parent_id is not None and g.parent_id in idle_creators:
+            idle.add(g.id)
+        elif g.parent_id is None and unpaired_idle > 0:
+            unpaired_idle -= 1
+            idle.add(g.id)
+    return idle
+
+
+#: Rule key -> what the goroutines it discounted are, in the report's words ("3 goroutines <words>").
+DISCOUNT_RULES: Final = {
+    "observer": "serving the pprof request",
+    "idle_server_conn": "of idle HTTP server connections (net/http.(*conn).serve waiting for the next request)",
+    "idle_client_conn": "of idle pooled HTTP client connections (net/http.(*persistConn).readLoop in a socket read "
+                        "and its writeLoop, created by net/http.(*Transport).dialConn)",
+    "ignored": "matched by ignore rules",
+}
+
+
+@dataclass(frozen=True)
+class Discount:
+    """New goroutines one rule kept out of the leaks: the rule's key, its words, and the goroutine ids."""
+
+    rule: str
+    description: str
+    ids: tuple[int, ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.ids)
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """New goroutines split into leaks and what each rule discounted."""
+
+    leaks: list[Goroutine]
+    discounted: tuple[Discount, ...] = field(default=())
+
+
+def judge_goroutines(
+    before: Iterable[Goroutine], after: Iterable[Goroutine], ignore: Sequence[Ignore] = ()
+) -> Judgement:
+    """Goroutines in ``after`` whose id is not in ``before``: the leaks, and what each rule discounted.
+
+    Rules, in order: the observer (a pprof request), idle HTTP server
+    connections, idle pooled HTTP client connections
+    (:func:`is_idle_client_read_loop` and their write loops), then the
+    ``ignore`` rules. A busy client connection (a response body never closed)
+    stays a leak.
+    """
+    seen = {g.id for g in before}
+    new = [g for g in after if g.id not in seen]
+    idle_clients = _idle_client_conns(new)
+    by_rule: dict[str, list[int]] = {key: [] for key in DISCOUNT_RULES}
+    leaks = []
+    for g in new:
+        if any(f.function.startswith(OBSERVER_FUNCTION_PREFIXES) for f in g.frames):
+            by_rule["observer"].append(g.id)
+        elif is_infrastructure(g):
+            by_rule["idle_server_conn"].append(g.id)
+        elif g.id in idle_clients:
+            by_rule["idle_client_conn"].append(g.id)
+        elif _ignored(g, ignore):
+            by_rule["ignored"].append(g.id)
+        else:
+            leaks.append(g)
+    discounted = tuple(Discount(key, DISCOUNT_RULES[key], tuple(ids)) for key, ids in by_rule.items() if ids)
+    return Judgement(leaks, discounted)
+
+
 def _ignored(g: Goroutine, ignore: Sequence[Ignore]) -> bool:
     for rule in ignore:
         if isinstance(rule, IgnoreSpec):
@@ -98,9 +219,8 @@ def _ignored(g: Goroutine, ignore: Sequence[Ignore]) -> bool:
 def new_goroutines(
     before: Iterable[Goroutine], after: Iterable[Goroutine], ignore: Sequence[Ignore] = ()
 ) -> list[Goroutine]:
-    """Goroutines in ``after`` whose id is not in ``before``, minus infrastructure and ignored ones."""
-    seen = {g.id for g in before}
-    return [g for g in after if g.id not in seen and not is_infrastructure(g) and not _ignored(g, ignore)]
+    """Goroutines in ``after`` whose id is not in ``before``, minus what the rules of :func:`judge_goroutines` discount."""
+    return judge_goroutines(before, after, ignore).leaks
 
 
 @dataclass(frozen=True)
@@ -149,6 +269,10 @@ class LeakReport:
     settle_seconds: float
     leak_profile: bool
     dump_paths: tuple[Path, ...] = ()
+    #: New goroutines that are not leaks, by the rule that discounted them (observer, idle connections, ignore rules).
+    discounted: tuple[Discount, ...] = ()
+    #: The service's Go version when known ("go1.27.3"): the report's words about the leak profile depend on it.
+    go_version: str | None = None
 
     @property
     def groups(self) -> list[LeakGroup]:

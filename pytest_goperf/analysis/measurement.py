@@ -9,7 +9,7 @@ records in, numbers and assertion errors out.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from ..comparison.metrics import CATALOGUE, get_metric
 from ..errors import ConfigError, GoperfAssertionError, GoperfError, UsageError
 from ..formats.goroutines import Goroutine
 from ..formats.window import WindowFiles
+from ..load.callable import CallableLoad
 from ..load.result import LoadResult
 from ..load.scenario import ClosedModel, Model, OpenModel, Request, Scenario
 from .functions import FunctionTable
@@ -113,7 +114,7 @@ class MeasureSpec:
     woke each blocked goroutine (``round.wakeups``).
     """
 
-    load: Scenario = field(default_factory=lambda: Scenario([Request("GET", "/")]))
+    load: Scenario | CallableLoad = field(default_factory=lambda: Scenario([Request("GET", "/")]))
     model: Model = field(default_factory=lambda: ClosedModel(concurrency=4))
     rounds: int = 5
     window: float = 2.0
@@ -200,7 +201,7 @@ class Measurement:
 
     rounds: tuple[Round, ...]
     window: float
-    scenario: Scenario
+    scenario: Scenario | CallableLoad
     model: Model
     directory: Path
     warmup_rounds: int = 0
@@ -335,10 +336,13 @@ class Measurement:
 
 
 
-def as_scenario(load: Scenario | Request | str | Iterable[Any] | None) -> Scenario:
-    """A scenario from a scenario, a request, a path, or a list of those / (path, weight) pairs."""
-    if isinstance(load, Scenario):
+def as_scenario(load: Scenario | Request | str | Iterable[Any] | Callable[..., Any] | None) -> Scenario | CallableLoad:
+    """A scenario from a scenario, a request, a path, or a list of those / (path, weight) pairs;
+    a function (or :class:`CallableLoad`) is load of its own: one call, one request."""
+    if isinstance(load, (Scenario, CallableLoad)):
         return load
+    if callable(load) and not isinstance(load, (str, Request)):
+        return CallableLoad(load)
     if load is None:
         return Scenario([Request("GET", "/")])
     if isinstance(load, Request):

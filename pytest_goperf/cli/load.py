@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from ..errors import ConfigError
 from ..load.engine import run_load
 from ..load.scenario import ClosedModel, OpenModel, Request
+from .progress import ProgressLine
 
 __all__ = ["run_load_command"]
 
@@ -33,17 +34,21 @@ def run_load_command(args: argparse.Namespace) -> int:
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         scenario = Request(args.method, path, headers=tuple(headers), body=(args.data or "").encode())
         args.url = f"{parts.scheme}://{parts.netloc}"
-    result = run_load(
-        args.url,
-        scenario,
-        model=model,
-        duration=args.duration,
-        warmup=args.warmup,
-        max_requests=args.max_requests,
-        timeout=args.timeout,
-        allow_remote=args.allow_remote,
-        use_uvloop=False if args.no_uvloop else None,
-    )
+    with ProgressLine() as line:
+        what = f"{args.rate:g} requests/s" if args.rate is not None else f"{args.concurrency} connections"
+        warm = f" after {args.warmup:g} s warm-up" if args.warmup else ""
+        line.phase(f"load on {args.url}: {what}, {args.duration:g} s{warm}", args.warmup + args.duration)
+        result = run_load(
+            args.url,
+            scenario,
+            model=model,
+            duration=args.duration,
+            warmup=args.warmup,
+            max_requests=args.max_requests,
+            timeout=args.timeout,
+            allow_remote=args.allow_remote,
+            use_uvloop=False if args.no_uvloop else None,
+        )
     if args.json:
         print(json.dumps(result.to_json(), indent=2, sort_keys=True))
     else:

@@ -169,7 +169,16 @@ def _add_triage(sub: SubParsers) -> None:
     p.add_argument("--timeout", type=float, default=10.0, metavar="T",
                    help="seconds each request may take beyond the window (default 10)")
     p.add_argument("--max-mb", type=float, default=64.0, metavar="MB", help="largest file accepted from the service (default 64)")
-    p.add_argument("--main-module", metavar="PATH", help="the service's module path, so its packages count as user code")
+    p.add_argument("--main-module", metavar="PATH", help="the service's module path, so its packages count as user code "
+                   "(default: from the build info of the binary the CPU profile names, when it is on this machine)")
+    p.add_argument("--ca-bundle", metavar="PEM", help="trust these certificates for an https:// pprof URL "
+                   "(default: SSL_CERT_FILE, else the system's store)")
+    p.add_argument("--insecure", action="store_true", help="do not verify the pprof endpoint's certificate")
+    p.add_argument("--header", action="append", metavar="'NAME: VALUE'",
+                   help="extra request header for pprof, repeatable; ${NAME} in VALUE is read from the environment "
+                   "(quote it: --header 'Authorization: Bearer ${PPROF_TOKEN}')")
+    p.add_argument("--user", metavar="USER", help="basic auth user; the password is read from GOPERF_PPROF_PASSWORD")
+    p.add_argument("--password-env", metavar="NAME", help="read the --user password from this environment variable")
     p.add_argument("--fail-on", choices=("warning", "error", "never"), default="error",
                    help="exit 1 when a finding reaches this level (default error)")
     p.add_argument("--html", metavar="PATH", help="also write the self-contained HTML report here")

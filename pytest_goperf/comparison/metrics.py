@@ -133,7 +133,7 @@ def _cpu_per_request(r: Round, which: str | None) -> float | None:
 
 
 CATALOGUE: dict[str, Metric] = {m.name: m for m in _FIXED}
-_CLASSES = ("user", "stdlib", "runtime", "module")
+_CLASSES = ("user", "stdlib", "runtime", "module", "syscall")
 
 # Annotation families: family -> (annotation kind, statistic).
 _ANNOTATION_FAMILIES: dict[str, tuple[Literal["region", "task", "log"], str]] = {

@@ -33,11 +33,15 @@ def policy_for(name: str, floor: Floor | None = None, *, label: str | None = Non
 
 
 def gated_metrics(measurement: Measurement) -> tuple[str, ...]:
-    """The metrics the gate compares for ``measurement``: ``gate=``, else ``track=``, else the defaults."""
+    """The metrics the gate compares for ``measurement``: ``gate=``, else ``track=``, else the defaults.
+
+    A share named only in ``limits=`` is recorded (stored with the baseline) but does not replace the
+    default gated metrics: a limit is checked on its own, whatever the baseline says.
+    """
     spec = measurement.spec
     if spec.gate is not None:
         return spec.gate
-    return tuple(measurement.tracked) or DEFAULT_GATE
+    return tuple(spec.track) or DEFAULT_GATE
 
 
 def metric_samples(measurements: Sequence[Measurement]) -> dict[str, MetricSample]:

@@ -19,6 +19,7 @@ import pytest
 
 from ..config import GoperfConfig, load_config
 from ..errors import ConfigError, GoperfError, PerformanceRegressionError
+from ..runtime.pprof import access_from_config
 from ..runtime.service import GoService
 from .base import BasePlugin
 from .gating import GatePlugin
@@ -26,7 +27,8 @@ from .keys import BASE, CONFIG, REPORTED, SERVICES, ReportWrapper
 from .leaks import LeaksPlugin
 from .measuring import Goperf, MeasuringPlugin
 from .options import add_options, overrides, pyproject_of
-from .services import GoServiceFactory, ServicesPlugin, launch, leak_policy
+from .progress import Progress
+from .services import GoServiceFactory, ServicesPlugin, launch_configured, leak_policy
 
 __all__ = ["go_service", "go_service_factory", "goperf", "goperf_config"]
 
@@ -52,7 +54,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except ConfigError as exc:
         raise pytest.UsageError(f"pytest-goperf: {exc}") from None
     config.stash[CONFIG] = goperf_config
-    services = ServicesPlugin(goperf_config)
+    services = ServicesPlugin(goperf_config, Progress(config))
     config.stash[SERVICES] = services
     config.pluginmanager.register(services, "goperf-services")
     base = None
@@ -87,20 +89,14 @@ def go_service(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFac
     services = pytestconfig.stash[SERVICES]
     config = services.config
     if config.url:
-        service = GoService(config.url, config.pprof_url, leak_policy=leak_policy(config))
+        service = GoService(config.url, config.pprof_url, leak_policy=leak_policy(config),
+                            main_module=config.main_module, pprof_access=access_from_config(config))
         service.pprof.check_enabled()
         yield service
         service.stop()
         return
-    service = launch(
-        services,
-        config,
-        tmp_path_factory,
-        package_dir=config.package_dir,
-        args=config.args,
-        env=config.env,
-        name="go_service",
-    )
+    service = launch_configured(services, config, tmp_path_factory, args=config.args, env=config.env,
+                                name="go_service")
     try:
         yield service
     finally:

@@ -49,6 +49,11 @@ class BasePlugin:
         if config.getoption("goperf_update_baselines"):
             raise ConfigError("--goperf-update-baselines stores this run's head as baselines; it does not go with "
                               "--goperf-compare-to (run them apart)")
+        if goperf_config.binary is not None:
+            raise ConfigError(
+                "--goperf-compare-to builds the base from source; [tool.goperf] binary names a prebuilt executable "
+                "the base has no counterpart of: set `package` (a directory or an import path) to compare with the "
+                "base commit, or compare the binary with stored baselines")
         self.checkout = materialise_base(rev, project_root=goperf_config.root, cache=cache_dir(goperf_config.root))
         head_top = repository_root(goperf_config.root) or goperf_config.root
         try:
@@ -56,7 +61,11 @@ class BasePlugin:
         except ValueError:
             rel = Path(goperf_config.package or ".")
         self.package_dir = self.checkout.root / rel
-        if not self.package_dir.is_dir() or not any(self.package_dir.glob("*.go")):
+        # A package given as an import path is built inside its module directory (whose go.mod pins the version).
+        source = (self.package_dir / "go.mod") if goperf_config.import_path else None
+        if source is not None and not source.is_file():
+            self.note = f"the module directory {rel.as_posix()} has no go.mod in the base {self.checkout.describe()} (new)"
+        elif source is None and (not self.package_dir.is_dir() or not any(self.package_dir.glob("*.go"))):
             self.note = f"the package {rel.as_posix()} does not exist in the base {self.checkout.describe()} (new)"
 
     def info(self) -> BaseInfo:
@@ -79,7 +88,8 @@ class BasePlugin:
         config = self.goperf
         try:
             self._service = launch(self.services, config, tmp_factory, package_dir=self.package_dir,
-                                   args=config.args, env=config.env, name="go_service_base")
+                                   import_path=config.import_path, args=config.args, env=config.env,
+                                   name="go_service_base")
         except BuildError as exc:
             self.note = f"the base {self.checkout.describe()} does not build"
             self.error = f"the base {self.checkout.describe()} does not build:\n{exc}"

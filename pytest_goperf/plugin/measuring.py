@@ -141,16 +141,24 @@ class Goperf:
         lock = _FileLock(_window_lock_path(tmp))
         result = None
         base_svc = self._base.service(tmp) if self._base is not None and service is None else None
+        from .progress import Progress
+
+        show = Progress(self._request.config)
+        test = self._request.node.nodeid
+
+        def progress(message: str) -> None:
+            show(f"{test}: {message}")
+
         if base_svc is not None and self._base is not None:
             from ..runtime.measure import measure_pair
 
             try:
                 result = measure_pair(svc, base_svc, spec, directory=directory, schedule=self._config.schedule,
-                                      window_lock=lock)
+                                      window_lock=lock, progress=progress)
             except BaseServiceError as exc:
                 self._base.failed(exc)  # reported as the base's; the head is measured alone below
         if result is None:
-            result = measure(svc, spec, directory=directory, window_lock=lock)
+            result = measure(svc, spec, directory=directory, window_lock=lock, progress=progress)
         # Metrics whose names only the traces can confirm (a region that never occurred) fail here,
         # in the test, and the measurement is not sent to the gate.
         for metric_name in dict.fromkeys((*spec.track, *(spec.gate or ()), *spec.limits)):

@@ -16,6 +16,10 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--goperf-url", metavar="URL", help="attach to a service already running at URL instead of building one")
     group.addoption("--goperf-pprof-url", metavar="URL", help="base URL of its /debug/pprof/ when it differs from --goperf-url")
     group.addoption("--goperf-package", metavar="DIR", help="directory of the Go main package to build ([tool.goperf] package)")
+    group.addoption("--goperf-binary", metavar="PATH",
+                    help="start this prebuilt executable instead of building a package ([tool.goperf] binary)")
+    group.addoption("--goperf-main-module", metavar="PATH",
+                    help="the service's main module path: its packages are user code ([tool.goperf] main_module)")
     group.addoption("--goperf-go", metavar="PATH", help="the go binary to build with ([tool.goperf] go)")
     group.addoption(
         "--goperf-build-flags", metavar="FLAGS",
@@ -65,6 +69,8 @@ def overrides(config: pytest.Config) -> dict[str, Any]:
         "url": config.getoption("goperf_url"),
         "pprof_url": config.getoption("goperf_pprof_url"),
         "package": config.getoption("goperf_package"),
+        "binary": config.getoption("goperf_binary"),
+        "main_module": config.getoption("goperf_main_module"),
         "go": config.getoption("goperf_go"),
         "build_flags": tuple(flags.split()) if flags else None,
         "artifacts": Path(artifacts).resolve() if artifacts else None,

@@ -163,7 +163,7 @@ def render_html(triage: Triage, *, title: str | None = None) -> str:
         out.append("<h2 id='hot'>Hot functions (flat share of CPU)</h2>")
         split = ", ".join(f"{g.key} {g.flat_share:.0%}" for g in t.cpu.by_class())
         out.append("<div class='legend'>" + "".join(
-            f"<span><i style='background:{COLORS[c]}'></i>{c}</span>" for c in ("user", "stdlib", "runtime", "module"))
+            f"<span><i style='background:{COLORS[c]}'></i>{c}</span>" for c in ("user", "stdlib", "runtime", "module", "syscall"))
             + f" <span>split: {escape(split)}</span></div>")
         out.append(f"<div id='chart-hot'>{bar_chart(t.cpu)}</div>")
         out.append("<h2 id='flame'>Flame graph of the CPU profile</h2>")

@@ -27,6 +27,7 @@ COLORS: Final[dict[str, str]] = {
     "stdlib": "#0b8fb0",
     "runtime": "#e0701b",
     "module": "#a8841c",
+    "syscall": "#8a8a8a",
     "axis": "#555555",
     "grid": "#e4e4e4",
 }
@@ -35,6 +36,7 @@ FLAME_COLORS: Final[dict[str, str]] = {
     "stdlib": "#8fd3e6",
     "runtime": "#f7bf8c",
     "module": "#e9d48c",
+    "syscall": "#cfcfcf",
 }
 
 _FONT = 'font-family="sans-serif" font-size="11"'

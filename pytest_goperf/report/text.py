@@ -126,11 +126,14 @@ def leak_report_text(report: LeakReport, max_frames: int = 6, max_groups: int = 
     if report.leak_profile:
         verdict = f"{proven} proven by the Go runtime's leak detector, {n - proven} suspected"
     else:
-        verdict = "suspected: the service has no goroutineleak profile (Go 1.27+, or 1.26 with GOEXPERIMENT=goroutineleakprofile)"
+        verdict = "suspected: " + _no_leak_profile(report.go_version)
     lines = [
         f"{n} goroutine{'s' if n != 1 else ''} leaked: started during the block and still alive after settling "
         f"for {report.settle_seconds:.1f} s ({verdict})",
     ]
+    if report.discounted:
+        lines.append("not counted as leaks: " + "; ".join(
+            f"{d.count} goroutine{'s' if d.count != 1 else ''} {d.description}" for d in report.discounted))
     groups = report.groups
     for grp in groups[:max_groups]:
         kind = ""
@@ -157,6 +160,22 @@ def leak_report_text(report: LeakReport, max_frames: int = 6, max_groups: int = 
         lines.append("")
         lines.append("dumps: " + ", ".join(str(p) for p in report.dump_paths))
     return "\n".join(lines)
+
+
+def _no_leak_profile(go_version: str | None) -> str:
+    """Why a service has no goroutineleak profile, in the words its Go version calls for."""
+    from ..analysis.go_runtime import go_minor
+
+    minor = go_minor(go_version) if go_version else None
+    if minor is None:
+        return "the service serves no goroutineleak profile (Go 1.27+, or 1.26 built with GOEXPERIMENT=goroutineleakprofile)"
+    if minor >= 27:
+        return (f"the service ({go_version}) does not serve /debug/pprof/goroutineleak: register pprof.Index on "
+                "/debug/pprof/ (it serves every profile), not only some pprof handlers")
+    if minor == 26:
+        return (f"the service ({go_version}) was built without GOEXPERIMENT=goroutineleakprofile, "
+                "which Go 1.26 needs for the goroutineleak profile")
+    return f"{go_version} has no goroutineleak profile (Go 1.27+, or 1.26 with GOEXPERIMENT=goroutineleakprofile)"
 
 
 # ----------------------------------------------------------------------------------------- triage
@@ -231,7 +250,7 @@ def triage_text(triage: Triage) -> str:
             if c.max_wait_minutes:
                 extra.append(f"waiting up to {c.max_wait_minutes} min")
             if c.grew:
-                extra.append(f"grew by {c.grew}")
+                extra.append(f"grew by {c.grew}" if c.grew > 0 else f"shrank by {-c.grew}")
             if c.leaked:
                 extra.append(f"{c.leaked} leaked")
             created = f" <- {c.created_by.split(' ')[0]}" if c.created_by else ""

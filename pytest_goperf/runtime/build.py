@@ -14,7 +14,7 @@ import hashlib
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,8 +113,16 @@ def build_binary(
     flags: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
     timeout: float = 600.0,
+    import_path: str | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> BuildResult:
     """Build the main package in ``package_dir`` into ``cache_dir``, or reuse a cached build.
+
+    With ``import_path`` (``github.com/caddyserver/caddy/v2/cmd/caddy``),
+    that package is built inside the module of ``package_dir`` (whose
+    go.mod requires it), so a dependency's command needs no wrapper main.
+
+    ``progress`` is told when a real build starts (not for a cached one).
 
     Raises :class:`BuildError` with the compiler's output when ``go build`` fails.
     """
@@ -123,7 +131,7 @@ def build_binary(
     key_src = "\0".join(
         [
             str(module_root),
-            package_dir.relative_to(module_root).as_posix(),
+            import_path or package_dir.relative_to(module_root).as_posix(),
             " ".join(flags),
             repr(sorted(go_env.items())),
             shutil.which(go) or go,
@@ -131,7 +139,11 @@ def build_binary(
         ]
     )
     key = hashlib.sha256(key_src.encode()).hexdigest()[:20]
-    name = package_dir.name if package_dir != module_root else module_root.name
+    if import_path is not None:
+        parts = [p for p in import_path.split("/") if not (p.startswith("v") and p[1:].isdigit())]
+        name = parts[-1] if parts else "service"
+    else:
+        name = package_dir.name if package_dir != module_root else module_root.name
     out_dir = cache_dir / key
     binary = out_dir / (name or "service")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -141,8 +153,11 @@ def build_binary(
             return BuildResult(binary, key, go_env.get("GOVERSION", ""), reused=True)
         tmp = out_dir / f".{binary.name}.{os.getpid()}.tmp"
         rel = package_dir.relative_to(module_root).as_posix()
-        target = "." if rel == "." else f"./{rel}"
+        target = import_path or ("." if rel == "." else f"./{rel}")
         cmd = [go, "build", *flags, "-o", str(tmp), target]
+        if progress is not None:
+            progress(f"building {target} in {module_root} with {go_env.get('GOVERSION', go)} (not cached: a first "
+                     f"build compiles every dependency and can take minutes; build_timeout {timeout:.0f} s)")
         try:
             proc = subprocess.run(
                 cmd,

@@ -33,9 +33,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, PprofError
+from ..formats.sniff import Kind, sniff
 from ..formats.window import RawWindow, WindowFiles
 from .files import new_folder, save_window
-from .pprof import PprofClient
+from .pprof import PprofAccess, PprofClient
 
 if TYPE_CHECKING:
     from ..load.result import LoadResult
@@ -80,6 +81,30 @@ def explain(role: str, exc: PprofError, seconds: float) -> PprofError:
             status=exc.status, url=exc.url,
         )
     return exc
+
+
+#: The format each captured role must have; anything else is not saved as that role.
+EXPECTED_KIND: dict[str, tuple[Kind, ...]] = {
+    "goroutines_start": ("goroutines",), "goroutines_end": ("goroutines",), "trace": ("trace",),
+    "cpu_profile": ("profile",), "heap": ("profile",), "goroutine_profile": ("goroutine_profile",),
+    "leak_profile": ("leak_profile",),
+}
+
+
+def checked(role: str, body: bytes, url: str) -> bytes:
+    """``body`` when it is in the format of ``role``; else a :class:`PprofError` saying what came instead.
+
+    An empty heap or CPU profile is still a profile (a service that did nothing).
+    """
+    kinds = EXPECTED_KIND.get(role)
+    if kinds is None or (not body and role in ("cpu_profile", "heap")) or sniff(body) in kinds:
+        return body
+    head = body[:60].decode("utf-8", "replace").strip()
+    raise PprofError(
+        f"{url} answered 200 but not with a {role.replace('_', ' ')} ({len(body)} bytes starting {head!r}): this is "
+        "not a pprof endpoint; point goperf at the listener that registers net/http/pprof (pprof_url)",
+        status=200, url=url,
+    )
 
 
 def _run(results: dict[str, Any], role: str, func: Callable[[], Any]) -> threading.Thread:
@@ -127,12 +152,13 @@ def capture_window(
     body: dict[str, Any] = {}
     dump_timeout = options.request_timeout
 
-    def dump(name: str, debug: int) -> bytes:
-        return pprof.get(name, {"debug": debug}, timeout=dump_timeout, max_bytes=options.max_dump_bytes)
+    def dump(name: str, debug: int, role: str = "goroutines_end") -> bytes:
+        got = pprof.get(name, {"debug": debug}, timeout=dump_timeout, max_bytes=options.max_dump_bytes)
+        return checked(role, got, pprof.url_of(name))
 
     if check_alive is not None:
         check_alive()
-    body["goroutines_start"] = dump("goroutine", 2)
+    body["goroutines_start"] = dump("goroutine", 2, "goroutines_start")
     results: dict[str, Any] = {}
     threads = []
     if load is not None:
@@ -144,11 +170,13 @@ def capture_window(
     started_at = time.time()
     window_timeout = seconds + options.request_timeout
     if options.trace:
-        threads.append(_run(results, "trace", lambda: pprof.get(
-            "trace", {"seconds": f"{seconds:g}"}, timeout=window_timeout, max_bytes=options.max_bytes)))
+        threads.append(_run(results, "trace", lambda: checked("trace", pprof.get(
+            "trace", {"seconds": f"{seconds:g}"}, timeout=window_timeout, max_bytes=options.max_bytes),
+            pprof.url_of("trace"))))
     if options.cpu_profile:
-        threads.append(_run(results, "cpu_profile", lambda: pprof.get(
-            "profile", {"seconds": whole}, timeout=window_timeout, max_bytes=options.max_bytes)))
+        threads.append(_run(results, "cpu_profile", lambda: checked("cpu_profile", pprof.get(
+            "profile", {"seconds": whole}, timeout=window_timeout, max_bytes=options.max_bytes),
+            pprof.url_of("profile"))))
     join = window_timeout + warmup + 5
     for t in threads:
         t.join(join)
@@ -194,9 +222,10 @@ def capture_window(
     for role, name, debug in later:
         try:
             if debug:
-                body[role] = dump(name, debug)
+                body[role] = dump(name, debug, role)
             else:
-                body[role] = pprof.get(name, timeout=dump_timeout, max_bytes=options.max_bytes)
+                body[role] = checked(role, pprof.get(name, timeout=dump_timeout, max_bytes=options.max_bytes),
+                                     pprof.url_of(name))
         except PprofError as exc:
             if options.strict:
                 raise
@@ -242,6 +271,7 @@ def capture_folder(
     seconds: float = 10.0,
     options: CaptureOptions = TRIAGE_CAPTURE,
     progress: Callable[[str], None] | None = None,
+    access: PprofAccess | None = None,
 ) -> SavedWindow:
     """Capture one window of the service whose pprof base URL is ``url`` into a new folder under ``parent``.
 
@@ -250,9 +280,9 @@ def capture_folder(
     """
     if not (0 < seconds <= MAX_TRIAGE_SECONDS):
         raise ConfigError(f"--seconds must be between 0 and {MAX_TRIAGE_SECONDS:g} (a bounded window), got {seconds!r}")
-    client = PprofClient(url)
+    client = PprofClient(url, access=access)
     try:
-        raw = capture_window(client, seconds=seconds, options=options, progress=progress, source=url)
+        raw = capture_window(client, seconds=seconds, options=options, progress=progress, source=client.base_url)
     finally:
         client.close()
     return SavedWindow(raw, save_window(raw, new_folder(parent, "triage")))

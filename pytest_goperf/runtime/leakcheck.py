@@ -14,7 +14,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from ..analysis.leaks import Ignore, LeakPolicy, LeakReport, new_goroutines
+from ..analysis.leaks import Discount, Ignore, LeakPolicy, LeakReport, judge_goroutines
 from ..errors import GoroutineLeakError
 from ..formats.goroutines import Goroutine, parse_goroutines
 from .pprof import PprofClient
@@ -83,7 +83,8 @@ class LeakCheck:
         delay = 0.005
         while True:
             after_text = self._dump()
-            leaks = new_goroutines(self._before, parse_goroutines(after_text), self.ignore)
+            judged = judge_goroutines(self._before, parse_goroutines(after_text), self.ignore)
+            leaks = judged.leaks
             if not leaks or time.monotonic() >= deadline:
                 break
             time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
@@ -98,12 +99,16 @@ class LeakCheck:
                 has_profile = True
                 marked = parse_goroutines(leak_text)
                 # The leak dump is the freshest snapshot: judge on it.
-                leaks = new_goroutines(self._before, marked, self.ignore)
+                judged = judge_goroutines(self._before, marked, self.ignore)
+                leaks = judged.leaks
                 proven = {g.id for g in leaks if g.leaked}
         paths: tuple[Path, ...] = ()
         if leaks:
             paths = self._save(after_text, leak_text)
-        self.report = LeakReport(tuple(leaks), frozenset(proven), settled, has_profile, paths)
+        discounted: tuple[Discount, ...] = judged.discounted
+        go_version = self._service.go_version if self._service is not None else None
+        self.report = LeakReport(tuple(leaks), frozenset(proven), settled, has_profile, paths, discounted,
+                                 go_version or None)
         if leaks:
             raise GoroutineLeakError(str(self.report), report=self.report)
         return self.report

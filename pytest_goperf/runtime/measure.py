@@ -22,6 +22,7 @@ from ..analysis.measurement import Measurement, MeasureSpec, Round
 from ..analysis.window import analyse_window
 from ..config import DEFAULT_SCHEDULE, Schedule
 from ..errors import BaseServiceError, GoperfError, GoroutineLeakError
+from ..load.callable import CallableLoad, run_callable_load
 from ..load.engine import run_load
 from ..load.result import LoadResult
 from .capture import CaptureOptions, capture_window
@@ -52,6 +53,10 @@ def measure_round(
     """One round: ``spec.warmup`` seconds of load, then a ``spec.window`` second window captured under it."""
 
     def load() -> LoadResult:
+        if isinstance(spec.load, CallableLoad):
+            # The test's own calls (gRPC, NATS, ...): given the service when the function takes it.
+            return run_callable_load(spec.load, model=spec.model, duration=spec.window, warmup=spec.warmup,
+                                     max_requests=max_requests, target=service)
         return run_load(service.url, spec.load, model=spec.model, duration=spec.window, warmup=spec.warmup,
                         max_requests=max_requests)
 
@@ -66,7 +71,15 @@ def measure_round(
         cpu_clock=cpu_clock(service.pid),
     )
     files = save_window(raw, directory)
-    return Round.of(index, analyse_window(raw, main_module=service.main_module, wakeups=spec.wakeups), files)
+    analysis = analyse_window(raw, main_module=service.main_module, wakeups=spec.wakeups)
+    if service.spec is None and (service.main_module is None or not service.go_version):
+        # Attached: learn the build from the service's own data, once.
+        from .identify import identify, with_main_module
+
+        who = identify(analysis)
+        service.learn(main_module=who.main_module, go_version=who.go_version)
+        analysis = with_main_module(analysis, service.main_module)
+    return Round.of(index, analysis, files)
 
 
 def measure(
@@ -94,7 +107,7 @@ def measure(
         warm = i < spec.warmup_rounds
         if progress is not None:
             progress(f"round {i + 1}/{total}{' (warm-up)' if warm else ''}: {spec.warmup:g} s warm-up, "
-                     f"{spec.window:g} s window")
+                     f"{spec.window:g} s window (about {_left(spec, total - i):.0f} s left)")
         with lock:
             r = measure_round(service, spec, index=i, options=options,
                               directory=directory / f"round-{i:02d}{'-warmup' if warm else ''}")
@@ -113,6 +126,15 @@ def measure(
         spec=spec,
         go_version=service.go_version or None,
     )
+
+
+#: Seconds a round takes beyond its warm-up and window (dumps before and after, the heap profile, analysis).
+ROUND_OVERHEAD_S = 0.5
+
+
+def _left(spec: MeasureSpec, rounds: int) -> float:
+    """About how long ``rounds`` more rounds take."""
+    return rounds * (spec.warmup + spec.window + ROUND_OVERHEAD_S)
 
 
 def _order(i: int) -> tuple[int, int]:
@@ -161,8 +183,9 @@ def measure_pair(
     for i in range(total):
         warm = i < spec.warmup_rounds
         if progress is not None:
+            per = 1 if schedule == "duet" else 2
             progress(f"pair {i + 1}/{total}{' (warm-up)' if warm else ''} ({schedule}): {spec.warmup:g} s warm-up, "
-                     f"{spec.window:g} s window")
+                     f"{spec.window:g} s window (about {_left(spec, (total - i) * per):.0f} s left)")
         with lock:
             pair: list[Round | None]
             if schedule == "duet":

@@ -35,7 +35,7 @@ from ..errors import (
     ServiceDiedError,
     ServiceStartError,
 )
-from .pprof import PprofClient
+from .pprof import PprofAccess, PprofClient
 
 if TYPE_CHECKING:
     from ..formats.goroutines import Goroutine
@@ -59,6 +59,10 @@ class ServiceSpec:
     start_timeout: float = 30.0
     stop_timeout: float = 10.0
     name: str = "service"
+    #: Scheme of the service's pprof listener ("https": served over TLS); a service without a
+    #: separate pprof listener is then reached over HTTPS altogether.
+    pprof_scheme: str = "http"
+    pprof_access: PprofAccess | None = field(default=None, repr=False)
 
 
 def _free_port() -> int:
@@ -119,15 +123,17 @@ class GoService:
         go_version: str = "",
         leak_policy: LeakPolicy | None = None,
         main_module: str | None = None,
+        pprof_access: PprofAccess | None = None,
     ) -> None:
         self.url = url.rstrip("/")
-        self.pprof_url = (pprof_url or url).rstrip("/")
+        self._process = process
+        self._client: httpx.Client | None = None
+        self.pprof = PprofClient((pprof_url or url).rstrip("/"), access=pprof_access)
+        #: The pprof base URL, without credentials (they live in ``pprof.access``).
+        self.pprof_url = self.pprof.base_url
         self.log_path = log_path
         self.spec = spec
         self.argv = list(argv)
-        self._process = process
-        self._client: httpx.Client | None = None
-        self.pprof = PprofClient(self.pprof_url)
         self.stop_status: int | None = None
         self.go_version = go_version  # the toolchain that built it ("" when attached)
         #: How leak checks on this service judge (the project's [tool.goperf.leak] for a plugin service).
@@ -140,7 +146,12 @@ class GoService:
 
     @property
     def main_module(self) -> str | None:
-        """The service's main module path (its packages count as user code), from the binary's build info."""
+        """The service's main module path (its packages count as user code).
+
+        Given (``main_module`` in ``[tool.goperf]``), else from the binary's
+        build info; attached to a running service, from the build info of the
+        binary its CPU profile names, once a window has been analysed.
+        """
         if not self._main_module_read:
             self._main_module_read = True
             if self.spec is not None:
@@ -151,6 +162,13 @@ class GoService:
                 except GoperfError:
                     self._main_module = None
         return self._main_module
+
+    def learn(self, *, main_module: str | None = None, go_version: str | None = None) -> None:
+        """Fill in what an attached service did not say: its main module and Go version (from a window)."""
+        if main_module and self._main_module is None:
+            self._main_module, self._main_module_read = main_module, True
+        if go_version and not self.go_version:
+            self.go_version = go_version
 
     @property
     def pid(self) -> int | None:
@@ -267,9 +285,15 @@ def start_service(
     Retries with new ports when the chosen port was taken meanwhile (another
     process may grab a free port between our probe and the service's bind).
     """
+    from ..config import passes_listen_address
+
     joined = " ".join(spec.args)
-    if "{addr}" not in joined and "{port}" not in joined:
-        raise ConfigError("the service arguments must contain {addr} or {port} so goperf can choose a free port")
+    if not passes_listen_address(spec.args, spec.env):
+        raise ConfigError("the service's arguments or environment must contain {addr} or {port} so goperf can "
+                          "choose a free loopback port (e.g. args = [\"-addr\", \"{addr}\"] or env = {PORT = \"{port}\"})")
+    if not spec.binary.is_file() or not os.access(spec.binary, os.X_OK):
+        raise ConfigError(f"the service binary {spec.binary} is not an executable file: build it first, or fix "
+                          "`binary` in [tool.goperf]")
     log_path.parent.mkdir(parents=True, exist_ok=True)
     last_error: ServiceStartError | None = None
     for _ in range(attempts):
@@ -284,11 +308,14 @@ def start_service(
         argv = [str(spec.binary), *_render(spec.args, ports)]
         env = dict(os.environ)
         env.update({k: _render([v], ports)[0] for k, v in spec.env.items()})
-        url = f"http://{LOOPBACK}:{port}"
         separate = "{pprof_" in joined or any("{pprof_" in v for v in spec.env.values())
-        pprof_url = f"http://{LOOPBACK}:{pprof_port}" if separate else url
+        url = f"{'http' if separate else spec.pprof_scheme}://{LOOPBACK}:{port}"
+        pprof_url = f"{spec.pprof_scheme}://{LOOPBACK}:{pprof_port}" if separate else url
         with log_path.open("ab") as log:
-            log.write(f"--- goperf: starting {' '.join(argv)}\n".encode())
+            line = " ".join(argv)
+            for secret in spec.pprof_access.secrets if spec.pprof_access is not None else ():
+                line = line.replace(secret, "***")  # the log never shows a credential
+            log.write(f"--- goperf: starting {line}\n".encode())
             log.flush()
             proc = subprocess.Popen(
                 argv,
@@ -302,7 +329,7 @@ def start_service(
             )
         _live[proc.pid] = proc
         service = GoService(url, pprof_url, process=proc, log_path=log_path, spec=spec, argv=argv,
-                            go_version=go_version, leak_policy=leak_policy)
+                            go_version=go_version, leak_policy=leak_policy, pprof_access=spec.pprof_access)
         try:
             _wait_ready(service, spec)
             return service
@@ -327,10 +354,16 @@ def start_service(
 
 def _wait_ready(service: GoService, spec: ServiceSpec) -> None:
     deadline = time.monotonic() + spec.start_timeout
+    if not spec.ready_path:
+        _wait_port(service, spec, deadline)
+        _wait_pprof(service, spec, deadline)
+        return
     probe_url = service.url + spec.ready_path
     last = "no answer yet"
     delay = 0.01
-    with httpx.Client(timeout=2.0, trust_env=False, limits=httpx.Limits(max_keepalive_connections=0)) as client:
+    verify = service.pprof.access.ssl_verify() if probe_url.startswith("https:") else True
+    with httpx.Client(timeout=2.0, trust_env=False, limits=httpx.Limits(max_keepalive_connections=0),
+                      verify=verify) as client:
         while True:
             if not service.alive:
                 raise ServiceStartError(
@@ -359,4 +392,51 @@ def _wait_ready(service: GoService, spec: ServiceSpec) -> None:
                 )
             time.sleep(delay)
             delay = min(delay * 2, 0.2)
-    service.pprof.check_enabled()
+    _wait_pprof(service, spec, deadline)
+
+
+def _wait_port(service: GoService, spec: ServiceSpec, deadline: float) -> None:
+    """Ready when the service's port accepts a TCP connection (``ready_path = ""``: NATS, gRPC, raw TCP)."""
+    host, _, port = service.url.rsplit("/", 1)[-1].rpartition(":")
+    delay = 0.01
+    while True:
+        if not service.alive:
+            raise ServiceStartError(
+                "the service exited while starting: "
+                + describe_exit(service.returncode, service.log_path, service.log_tail()))
+        try:
+            with socket.create_connection((host, int(port)), timeout=1.0):
+                return
+        except OSError as exc:
+            if time.monotonic() >= deadline:
+                raise ServiceStartError(
+                    f"the service did not accept a connection on {host}:{port} within {spec.start_timeout:.0f} s "
+                    f"({exc}). Check that it listens on the address passed as {{addr}}/{{port}}, or raise "
+                    f"start_timeout in [tool.goperf].\n--- last lines of the service log ---\n{service.log_tail()}"
+                ) from None
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
+
+
+def _wait_pprof(service: GoService, spec: ServiceSpec, deadline: float) -> None:
+    """pprof must answer, as pprof, before ``deadline``: retried while it cannot be reached (a separate
+    listener may be bound after the API), refused at once when it answers wrong (404, 401, not pprof)."""
+    delay = 0.01
+    while True:
+        try:
+            service.pprof.check_enabled()
+            return
+        except PprofError as exc:
+            if exc.status is not None or time.monotonic() >= deadline:
+                if exc.status is None:
+                    raise PprofError(
+                        f"the service is ready but its pprof endpoint did not answer within start_timeout "
+                        f"({spec.start_timeout:.0f} s): {exc}", url=exc.url) from None
+                raise
+            if not service.alive:
+                raise ServiceStartError(
+                    "the service exited while starting: "
+                    + describe_exit(service.returncode, service.log_path, service.log_tail())
+                ) from None
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)

@@ -52,8 +52,8 @@ def repo(tmp_path):
     """A repository of the service with one commit (the base); returns (path, base commit)."""
     root = tmp_path / "service"
     (root / "tests").mkdir(parents=True)
-    for name in ("go.mod", "main.go", "defects.go"):
-        (root / name).write_bytes((SERVICE / name).read_bytes())
+    for path in (SERVICE / "go.mod", *sorted(SERVICE.glob("*.go"))):
+        (root / path.name).write_bytes(path.read_bytes())
     (root / "pyproject.toml").write_text(PYPROJECT)
     (root / "tests" / "test_perf.py").write_text(TEST)
     _git(root, "init", "-q")

@@ -19,13 +19,16 @@ from typing import Any
 
 from ...errors import UsageError
 from ...formats.goroutines import Goroutine
+from ...formats.symbols import Frame
 from ...formats.window import RawWindow
+from ..classify import classify
 from ..functions import FunctionTable, function_table
 from ..go_runtime import (
     BLOCKED_STATES,
     LOCK_FRAMES,
     LOCK_STATES,
     LOCK_WAIT_REASONS,
+    SIGNAL_FUNCTIONS,
     is_lock_frame,
     is_lock_handoff,
 )
@@ -338,7 +341,8 @@ def analyse(window: RawWindow | WindowAnalysis, *, rules: Sequence[Rule] = RULES
     measures: list[Measure] = []
 
     def add(key: str, value: float, summary: str, evidence: list[Evidence], ids: Sequence[int] = (),
-            stacks: Sequence[tuple[str, ...]] = (), cap: Level = "error", floor: Level = "info") -> None:
+            stacks: Sequence[tuple[str, ...]] = (), cap: Level = "error", floor: Level = "info",
+            advice: str | None = None) -> None:
         rule = by_key.get(key)
         if rule is None:
             return
@@ -347,27 +351,33 @@ def analyse(window: RawWindow | WindowAnalysis, *, rules: Sequence[Rule] = RULES
         if level == "info":
             return
         ids = tuple(ids)
-        found.append(Finding(key, rule.title, level, value, rule.warning, rule.error, summary, rule.advice,
+        found.append(Finding(key, rule.title, level, value, rule.warning, rule.error, summary, advice or rule.advice,
                              tuple(evidence), ids[:200], tuple(stacks),
                              tuple(_story(i, dump, timeline) for i in ids[:STORIES])))
 
     # Leaks proven by the runtime: the (leaked) marker of the end dump, or the leak profile's total.
-    leaked_clusters = [c for c in clusters if c.leaked]
+    # A main goroutine parked forever in `select {}` (Caddy's cmdRun) is marked leaked by the
+    # runtime, but blocking main forever is how such a program waits: by design, left out.
+    parked_main = {g.id for g in inp.goroutines_end if g.leaked and is_parked_main(g)}
+    leaked_clusters = [c for c in clusters if c.leaked and not set(c.ids) <= parked_main]
     leaked = sum(c.leaked for c in leaked_clusters)
     if not leaked and inp.leak_profile is not None:
-        leaked = inp.leak_profile.total
+        leaked = max(0, inp.leak_profile.total - len(parked_main))
     if inp.leak_profile is not None or any(g.leaked for g in inp.goroutines_end):
         ev = [Evidence(f"{c.leaked} leaked in [{c.state}]",
                        f"{c.top_function}" + (f", created by {c.created_by}" if c.created_by else ""))
               for c in leaked_clusters[:5]]
         if inp.leak_profile is not None:
             ev.append(Evidence("goroutineleak profile total", str(inp.leak_profile.total)))
+        if parked_main:
+            ev.append(Evidence("left out: the main goroutine parked forever in select {}",
+                               "how a program that serves from other goroutines waits (by design)"))
         top = leaked_clusters[0] if leaked_clusters else None
         summary = (f"{leaked} goroutines can never run again" +
                    (f"; most in [{top.state}] at {top.top_function} (created by {top.created_by})" if top else ""))
         # Newest first: the ones the trace saw being created (when, by whom) come first.
         add("leak_proven", leaked, summary, ev,
-            [i for c in leaked_clusters for i in reversed(c.ids) if dump[i].leaked],
+            [i for c in leaked_clusters for i in reversed(c.ids) if dump[i].leaked and i not in parked_main],
             [c.stack for c in leaked_clusters[:3]])
 
     if metrics is not None:
@@ -390,6 +400,7 @@ def analyse(window: RawWindow | WindowAnalysis, *, rules: Sequence[Rule] = RULES
             ev.append(Evidence(f"{st.share:.0%} of the latency made runnable at",
                                frames[0] if frames else "(no stack)"))
         ids: list[int] = []
+        backlog_advice: str | None = None
         if timeline is not None:
             gs = timeline.goroutines
             creators = gs.creators(2) if isinstance(gs, _Goroutines) else []
@@ -397,10 +408,19 @@ def analyse(window: RawWindow | WindowAnalysis, *, rules: Sequence[Rule] = RULES
             ids = gs.most("runnable", 20, created_at=creators[0][0]) if creators and isinstance(gs, _Goroutines) else []
             ids = ids or _most(timeline, "runnable", 20)
             for stack, count in creators:
-                site = next((f for f in stack if f.function.startswith("main.")), stack[0] if stack else None)
+                site = _user_site(stack, main_module) or (stack[0] if stack else None)
                 if site is not None:
                     ev.append(Evidence(f"{count} goroutines created in the window at",
                                        f"{site.function} {site.file}:{site.line}"))
+            if creators and _user_site(creators[0][0], main_module) is None:
+                # The goroutines are the library's own (net/http: one per connection, a background read per
+                # request): a worker pool is not the service's to add. Name the user code that drives them.
+                first = creators[0][0]
+                backlog_advice = (
+                    f"most goroutines created in the window are the library's own ({first[0].function if first else '?'}"
+                    ": net/http starts one per connection and per request), the server's normal shape under this "
+                    "load: bound the load (connections, client concurrency) or give it more processors, and see "
+                    "the hot functions for what each request costs")
         wk = metrics.wakeups
         if wk is not None:
             # Who made the goroutines runnable: the blocker -> waker pairs with the most wake-ups.
@@ -415,19 +435,46 @@ def analyse(window: RawWindow | WindowAnalysis, *, rules: Sequence[Rule] = RULES
         add("runnable_backlog", per_p.p95,
             f"p95 {metrics.runnable.p95:.0f} runnable goroutines for {procs} processors "
             f"({per_p.p95:.1f} per processor), scheduling latency p99 {_ms(sl.p99_ns)}" + consequence,
-            ev, ids, stacks, cap="warning" if consequence else "error")
+            ev, ids, stacks, cap="warning" if consequence else "error", advice=backlog_advice)
         if consequence and "runnable_backlog" in by_key:
             # The root cause takes the level its consequence would have had.
             lock_floor = _level(by_key["runnable_backlog"], per_p.p95)
 
-        syscall_per_p = metrics.blocked_ns.syscall / max(1, metrics.duration_ns) / procs
-        in_syscall = [c for c in clusters if c.state == "syscall"]
+        # os/signal's goroutine waits for the next signal in a system call for the whole window, in
+        # almost every server: by design, not a pile-up; so does the CPU profile's own writer
+        # (runtime/pprof.profileWriter, started by the capture). Their time is left out, and their clusters.
+        signal_ids = {g.id for g in inp.goroutines_end if any(f.function in SIGNAL_FUNCTIONS for f in g.frames)}
+        signal_ns = observer_ns = 0
+        start_ids = {g.id for g in inp.goroutines_start}
+        if timeline is not None:
+            for gid in set(_most(timeline, "syscall", 20)) | signal_ids:
+                t = timeline.goroutines.get(gid)
+                if t is None:
+                    continue
+                in_sys = t.state_ns.get("syscall", 0)
+                if gid in signal_ids:
+                    signal_ns += in_sys
+                elif any(f.function.startswith(OBSERVER_CREATORS) for f in t.creator_stack) or (
+                        # Started by the capture between the start dump and the trace (so no creation
+                        # stack), gone by the end dump, in a system call all window: the profile writer.
+                        start_ids and gid not in start_ids and gid not in dump and t.created_ns is None
+                        and in_sys >= SPIN_SHARE * metrics.duration_ns):
+                    observer_ns += in_sys
+        syscall_ns = max(0, metrics.blocked_ns.syscall - signal_ns - observer_ns)
+        syscall_per_p = syscall_ns / max(1, metrics.duration_ns) / procs
+        in_syscall = [c for c in clusters if c.state == "syscall" and not set(c.ids) <= signal_ids]
         n_sys = sum(c.count for c in in_syscall)
+        sys_ev = [Evidence(f"{c.count} in [syscall]", c.top_function) for c in in_syscall[:5]]
+        if signal_ns:
+            sys_ev.append(Evidence("left out: os/signal waiting for a signal",
+                                   f"{_ms(signal_ns)} in a system call (every server that handles signals)"))
+        if observer_ns:
+            sys_ev.append(Evidence("left out: the capture's own CPU profile writer",
+                                   f"{_ms(observer_ns)} in a system call"))
         add("syscall_pileup", syscall_per_p,
             f"{syscall_per_p * procs:.1f} goroutines in system calls on average ({syscall_per_p:.1f} per processor); "
             f"{n_sys} in [syscall] at the end",
-            [Evidence(f"{c.count} in [syscall]", c.top_function) for c in in_syscall[:5]],
-            [i for c in in_syscall for i in c.ids], [c.stack for c in in_syscall[:3]])
+            sys_ev, [i for c in in_syscall for i in c.ids], [c.stack for c in in_syscall[:3]])
 
     if timeline is not None and timeline.duration_ns > 0:
         spinners = [timeline.goroutines[i] for i in _spinning(timeline, int(SPIN_SHARE * timeline.duration_ns))]
@@ -536,7 +583,7 @@ def analyse(window: RawWindow | WindowAnalysis, *, rules: Sequence[Rule] = RULES
         n, c = suspects[0]
         why = []
         if c.grew is not None:
-            why.append(f"grew by {c.grew} during the window")
+            why.append(f"{_change(c.grew)} during the window")
         if c.ran_ns == 0:
             why.append("none of them ran in the window")
         if c.max_wait_minutes:
@@ -546,7 +593,7 @@ def analyse(window: RawWindow | WindowAnalysis, *, rules: Sequence[Rule] = RULES
             f"{n} goroutines in [{c.state}] at {_first_user(c.stack) or c.top_function}, "
             f"created by {c.created_by}; " + ", ".join(why),
             [Evidence(f"{m} in [{cl.state}]", f"{cl.top_function}" + (f", created by {cl.created_by}" if cl.created_by else "")
-                      + (f", grew by {cl.grew}" if cl.grew is not None else "")) for m, cl in suspects[:5]],
+                      + (f", {_change(cl.grew)}" if cl.grew is not None else "")) for m, cl in suspects[:5]],
             [i for i in reversed(c.ids) if not dump[i].leaked], [cl.stack for _, cl in suspects[:3]])
     elif "leak_suspected" in by_key:
         add("leak_suspected", 0, "", [])
@@ -582,6 +629,29 @@ def _spinning(timeline: TraceTimeline, min_running_ns: int) -> list[int]:
     return [g.id for g in sorted(gs.values(), key=lambda g: -g.state_ns.get("running", 0))
             if g.state_ns.get("running", 0) >= min_running_ns and not g.state_ns.get("waiting")
             and not g.state_ns.get("syscall")]
+
+
+#: Functions whose goroutines the capture itself starts (the CPU profile's writer, pprof handlers, the tracer).
+OBSERVER_CREATORS = ("runtime/pprof.", "net/http/pprof.", "runtime/trace.")
+
+
+def is_parked_main(g: Goroutine) -> bool:
+    """The main goroutine blocked forever on purpose: ``select {}`` in goroutine 1 (or under ``main.main``)."""
+    if g.state != "select (no cases)":
+        return False
+    return g.id == 1 or any(f.function == "main.main" for f in g.frames)
+
+
+def _change(grew: int) -> str:
+    """A cluster's change over the window in words: "grew by 3", "shrank by 12", "unchanged"."""
+    if grew > 0:
+        return f"grew by {grew}"
+    return f"shrank by {-grew}" if grew < 0 else "unchanged"
+
+
+def _user_site(stack: Sequence[Frame], main_module: str | None) -> Frame | None:
+    """The innermost frame of the service's own code on a creation stack, None when it has none."""
+    return next((f for f in stack if classify(f.function, main_module) == "user"), None)
 
 
 def _first_user(stack: Sequence[str]) -> str | None:
