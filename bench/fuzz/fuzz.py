@@ -145,6 +145,8 @@ def parent(name: str, args: argparse.Namespace) -> dict[str, object]:
         ran = int(done[-1][0]) if done and proc.returncode == 0 else int(count_file.read_text() or 0)
         total += ran
         for new in sorted({p.name for p in (work / "findings").iterdir()} - before):
+            if new.endswith(".bin"):
+                continue  # the input of a finding whose report (.txt) is listed
             kind = _KIND_RE.search(tail)
             findings.append({"file": new, "kind": (kind.group(1) or kind.group(2)) if kind else "crash"})
         if proc.returncode == 0:

@@ -15,12 +15,13 @@ suite (``tests/test_fuzz_targets.py``), which runs every seed through every targ
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytest_goperf.errors import GoperfError
+from pytest_goperf.errors import GoperfError, ParseError
 
 REPO = Path(__file__).resolve().parent.parent.parent
 SAMPLES = REPO / "tests" / "samples"
@@ -86,12 +87,40 @@ def _dump(data: bytes) -> None:
             pass
 
 
+class OffsetBeyondData(AssertionError):
+    """An error names a byte offset past the end of the bytes it read: a finding, not an answer."""
+
+
+def _check_offset(exc: ParseError, size: int) -> None:
+    m = re.search(r"byte (?:offset )?(\d+)", exc.where or "")
+    if m and int(m.group(1)) > size:
+        raise OffsetBeyondData(f"offset {m.group(1)} > {size} bytes: {exc}") from exc
+
+
 def _profile(data: bytes) -> None:
-    """pprof profiles, gzipped or not: decode, function table, summary."""
+    """pprof profiles, gzipped or not: decode, function table, summary; error offsets inside the data."""
+    from pytest_goperf.formats.profile._decode import decompress
     from pytest_goperf.formats.sniff import sniff
 
     sniff(data)
-    _analyze("profile")(data)
+    try:
+        _analyze("profile")(data)
+    except ParseError as exc:
+        try:
+            size = len(decompress(data))
+        except ParseError:
+            size = len(data)
+        _check_offset(exc, size)
+        raise
+
+
+def _trace(data: bytes) -> None:
+    """Execution traces: read, order and every scheduler metric; error offsets inside the data."""
+    try:
+        _analyze("trace")(data)
+    except ParseError as exc:
+        _check_offset(exc, len(data))
+        raise
 
 
 def _build_info(data: bytes) -> None:
@@ -149,7 +178,7 @@ TARGETS: dict[str, Target] = {
     t.name: t
     for t in (
         Target("dump", _expected(_dump), _files("goroutines/*.txt"), 64 * 1024),
-        Target("trace", _expected(_analyze("trace")), lambda: _trace_seeds(), 64 * 1024),
+        Target("trace", _expected(_trace), lambda: _trace_seeds(), 64 * 1024),
         Target("profile", _expected(_profile), _files("profiles/*/*.pb.gz"), 32 * 1024),
         Target("buildinfo", _expected(_build_info), _files("profiles/*/buildinfo.bin"), 8 * 1024),
         Target("baseline", _expected(_baseline), lambda: _baseline_seeds(), 8 * 1024),
