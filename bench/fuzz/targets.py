@@ -178,7 +178,7 @@ TARGETS: dict[str, Target] = {
     t.name: t
     for t in (
         Target("dump", _expected(_dump), _files("goroutines/*.txt"), 64 * 1024),
-        Target("trace", _expected(_trace), lambda: _trace_seeds(), 64 * 1024),
+        Target("trace", _expected(_trace), lambda: _trace_seeds(), 16 * 1024),
         Target("profile", _expected(_profile), _files("profiles/*/*.pb.gz"), 32 * 1024),
         Target("buildinfo", _expected(_build_info), _files("profiles/*/buildinfo.bin"), 8 * 1024),
         Target("baseline", _expected(_baseline), lambda: _baseline_seeds(), 8 * 1024),
@@ -197,7 +197,7 @@ def _trace_seeds() -> Iterator[bytes]:
     for path in sorted(seed_dir.glob("*.trace")):
         yield path.read_bytes()
     for path in sorted((SAMPLES / "traces").glob("*.trace")):
-        yield path.read_bytes()[: 64 * 1024]
+        yield path.read_bytes()[: 16 * 1024]
 
 
 def _baseline_seeds() -> Iterator[bytes]:
