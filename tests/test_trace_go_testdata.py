@@ -132,3 +132,14 @@ def test_errors_in_file_order_first_generation_first():
     assert "truncated" not in str(info.value), info.value
     assert "generation 1" in str(info.value), info.value
     assert re.search(r"\bP\b|proc", str(info.value)), info.value
+
+
+def test_generation_whose_event_batches_are_all_empty():
+    """Found by fuzzing (bench/fuzz trace): an empty M batch was an IndexError in the decoder."""
+    text = """Trace Go1.22
+EventBatch gen=1 m=0 time=0 size=5
+Frequency freq=15625000
+EventBatch gen=1 m=0 time=0 size=0
+"""
+    data = encode(text)
+    assert _read_all(data) >= 1  # the Sync points, nothing else

@@ -408,6 +408,8 @@ def _decode_events(data: bytes, g: RawGeneration, m_batches: dict[int, list[_Bat
             raise TraceParseError("corrupt or truncated batch: its last varint is incomplete",
                                   where=f"byte {b.end - 1}")
         chunks.append(np.frombuffer(mv[b.start:b.end], dtype=np.uint8))
+    if not chunks:
+        return  # every event batch is empty: nothing to order
     buf = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
     # Token index where each batch's payload begins: the number of varint ends before it.
     # (Counted batch by batch: a cumulative sum over the whole buffer costs a 64-bit array of its size.)
