@@ -8,9 +8,11 @@ window and a saved one take the same path.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
+from ..config import check_service_url
 from ..errors import ConfigError
 from ..runtime.capture import CaptureOptions, capture_folder
 
@@ -23,13 +25,14 @@ def run_triage_command(args: argparse.Namespace) -> int:
     from ..runtime.files import load_window
 
     target: str = args.target
-    if target.startswith(("http://", "https://")):
-        if args.max_mb <= 0 or args.timeout <= 0:
-            raise ConfigError("--max-mb and --timeout must be positive")
+    if "://" in target:
+        check_service_url(target, "goperf triage URL", allow_remote=args.allow_remote, option="--allow-remote")
+        if not all(math.isfinite(v) and v > 0 for v in (args.max_mb, args.timeout)):
+            raise ConfigError("--max-mb and --timeout must be positive, finite numbers")
         limit = int(args.max_mb * (1 << 20))
         options = CaptureOptions(goroutine_profile=True, leak_profile=True, request_timeout=args.timeout,
                                  max_bytes=limit, max_dump_bytes=limit, strict=False)
-        folder = capture_folder(target, Path(args.out), seconds=args.seconds, options=options,
+        folder = capture_folder(target, Path(args.out), seconds=args.seconds, options=options, allow_remote=args.allow_remote,
                                 progress=lambda msg: print(f"goperf: {msg}", file=sys.stderr)).directory
         print(f"goperf: saved in {folder}", file=sys.stderr)
     else:

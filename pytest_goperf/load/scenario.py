@@ -6,13 +6,13 @@ them into pre-encoded request bytes once, before the first send.
 
 from __future__ import annotations
 
-import ipaddress
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, TypeAlias, Union
 from urllib.parse import urlsplit
 
+from ..config import is_loopback  # one loopback rule for the whole package
 from ..errors import ConfigError
 
 #: Methods whose requests carry a Content-Length even with an empty body.
@@ -225,15 +225,3 @@ class Target:
         """A GET of the URL's own path and query (used when no scenario is given)."""
         path = (self.prefix or "/") + (f"?{self.query}" if self.query else "")
         return Request("GET", path)
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is ``localhost`` or a literal loopback address (no DNS lookup)."""
-    if host.lower() in ("localhost", "localhost."):
-        return True
-    try:
-        addr = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    mapped = getattr(addr, "ipv4_mapped", None)  # ::ffff:127.0.0.1 is IPv4 loopback too
-    return addr.is_loopback or (mapped is not None and mapped.is_loopback)

@@ -126,6 +126,7 @@ class Orderer:
         col = out[1::NFIELDS]
         # Trace times are nanoseconds since boot; a corrupt timestamp (or frequency) can put them
         # beyond int64, where neither Go's Time nor a numpy column holds them.
+        raw_times: np.ndarray | None
         try:  # times are non-negative: array('Q') converts them about twice as fast as np.array
             raw_times = np.frombuffer(array("Q", col), dtype=np.uint64)
             too_late = bool(raw_times.size) and int(raw_times.max()) > MAX_TIME_NS
