@@ -74,14 +74,20 @@ class PprofClient:
         url = self.url_of(name)
         limit = self.max_bytes if max_bytes is None else max_bytes
         wait = self.timeout if timeout is None else timeout
+        binary = _is_binary(name, params)
+        size = -1  # bytes of the body received; -1 until the service has answered
         try:
             with self._client.stream("GET", url, params=dict(params or {}), timeout=wait) as resp:
                 if resp.status_code != 200:
                     body = resp.read()[:300].decode("utf-8", "replace").strip()
                     raise _status_error(url, resp.status_code, body)
+                if binary and "html" in resp.headers.get("content-type", "").lower():
+                    raise _html_error(url, resp.read()[:200])
                 chunks: list[bytes] = []
                 size = 0
                 for chunk in resp.iter_bytes():
+                    if binary and size == 0 and _looks_like_html(chunk):
+                        raise _html_error(url, chunk[:200])
                     size += len(chunk)
                     if size > limit:
                         raise PprofError(
@@ -92,10 +98,20 @@ class PprofClient:
                     chunks.append(chunk)
                 return b"".join(chunks)
         except httpx.TimeoutException:
+            if size >= 0:
+                raise PprofError(
+                    f"{url} stopped sending after {size} bytes of its answer and sent nothing more for {wait:g} s: "
+                    "the service may be stuck or overloaded", status=200, url=url,
+                ) from None
             raise PprofError(
                 f"{url} did not answer within {wait:g} s: the service may be overloaded or stuck", url=url
             ) from None
         except httpx.HTTPError as exc:
+            if size >= 0:
+                raise PprofError(
+                    f"the connection to {url} was cut after {size} bytes of its answer ({exc}): the service "
+                    "closed it or died while sending; check its log, then capture again", status=200, url=url,
+                ) from None
             raise PprofError(f"cannot reach {url}: {exc}; is the service running?", url=url) from None
 
     def check_enabled(self) -> None:
@@ -123,6 +139,31 @@ class PprofClient:
         if not self.has_leak_profile():
             return None
         return self.get("goroutineleak", {"debug": 2}).decode("utf-8", "replace")
+
+
+# Endpoints whose answer is text: the index, cmdline, symbol, and any ?debug=N > 0.
+_TEXT_ENDPOINTS = frozenset({"", "cmdline", "symbol"})
+
+
+def _is_binary(name: str, params: Params | None) -> bool:
+    """Whether ``name`` answers a protobuf profile or a trace (so an HTML page is a wrong answer)."""
+    debug = dict(params or {}).get("debug", 0)
+    return name not in _TEXT_ENDPOINTS and str(debug) in ("", "0")
+
+
+def _looks_like_html(head: bytes) -> bool:
+    start = head.lstrip()[:15].lower()
+    return start.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<?xml"))
+
+
+def _html_error(url: str, head: bytes) -> PprofError:
+    text = " ".join(head.decode("utf-8", "replace").split())[:120]
+    return PprofError(
+        f"{url} answered with an HTML page, not a profile or trace ({text!r}...): the URL probably reaches "
+        "another handler (a router's catch-all, a login or proxy page, the pprof index). Check --goperf-pprof-url "
+        "/ [tool.goperf] pprof_url, or that net/http/pprof's handlers are registered on this listener",
+        status=200, url=url,
+    )
 
 
 def _status_error(url: str, status: int, body: str) -> PprofError:

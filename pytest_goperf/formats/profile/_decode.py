@@ -85,6 +85,11 @@ def decompress(data: bytes, limit: int = MAX_DECOMPRESSED) -> bytes:
     if not data:
         raise ProfileParseError(f"the profile is empty (0 bytes); {_ADVICE}")
     raw = _gunzip(data, limit) if data.startswith(F.GZIP_MAGIC) else bytes(data)
+    if raw.lstrip()[:15].lower().startswith((b"<!doctype html", b"<html")):
+        raise ProfileParseError(
+            "this is an HTML page, not a pprof profile: the URL it came from reached another handler "
+            "(a catch-all route, a login or proxy page, the pprof index); fetch /debug/pprof/profile itself"
+        )
     legacy = legacy_kind(raw)
     if legacy is not None:
         raise ProfileParseError(
