@@ -32,6 +32,7 @@ __all__ = [
     "DEFAULT_ALPHA",
     "DEFAULT_BASELINES",
     "DEFAULT_CACHE_DIR",
+    "DEFAULT_LOG_LIMIT",
     "DEFAULT_METHOD",
     "DEFAULT_SETTLE_TIMEOUT",
     "ENV_CACHE_DIR",
@@ -58,6 +59,8 @@ DEFAULT_METHOD: Final[Method] = "bh"
 DEFAULT_BASELINES: Final = Path(".goperf") / "baselines"
 #: Where built service binaries are cached, unless ENV_CACHE_DIR says otherwise.
 DEFAULT_CACHE_DIR: Final = Path(".goperf") / "bin"
+#: Bytes a service's log file may reach before its start is dropped (the last 256 KiB are kept beside it).
+DEFAULT_LOG_LIMIT: Final = 64 * 1024 * 1024
 #: Environment variable that moves the build cache (several projects or pytester runs share binaries).
 ENV_CACHE_DIR: Final = "GOPERF_CACHE_DIR"
 

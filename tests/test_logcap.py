@@ -1,0 +1,51 @@
+"""A chatty service's log stays bounded, and its last lines stay readable for failure reports."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from pytest_goperf.runtime.logcap import LogCap, previous_part, read_tail
+
+# Writes ~48 MB as fast as it can (issue 13: 1.4 GB in 11 s from a chatty service), then a last line.
+CHATTY = (
+    "import sys\n"
+    "line = b'x' * 1000 + b'\\n'\n"
+    "for i in range(48_000):\n"
+    "    sys.stdout.buffer.write(line)\n"
+    "sys.stdout.buffer.write(b'LAST LINE\\n')\n"
+    "sys.stdout.buffer.flush()\n"
+)
+
+
+def test_a_chatty_writer_is_capped_and_its_tail_kept(tmp_path):
+    log = tmp_path / "service.log"
+    limit = 2 * 1024 * 1024
+    cap = LogCap(log, limit, interval=0.02).start()
+    biggest = 0
+    with log.open("ab") as fh:  # as the service gets it: an append-mode file, not a pipe
+        proc = subprocess.Popen([sys.executable, "-c", CHATTY], stdout=fh, stderr=subprocess.STDOUT)
+        while proc.poll() is None:
+            biggest = max(biggest, log.stat().st_size)
+            time.sleep(0.005)
+    cap.stop()
+    assert proc.returncode == 0
+    total = 48_000 * 1001 + len("LAST LINE\n")
+    on_disk = log.stat().st_size + previous_part(log).stat().st_size
+    assert cap.rotations >= 5 and cap.dropped > total - 4 * limit
+    assert on_disk < limit + 512 * 1024, on_disk  # what is left after the last look
+    assert biggest < 12 * limit, biggest  # bounded while writing too, by what arrives between two looks
+    tail = read_tail(log).decode()
+    assert tail.endswith("LAST LINE\n")
+    assert "--- goperf: the log reached" in previous_part(log).read_text()[:200]
+
+
+def test_a_quiet_log_is_left_alone(tmp_path):
+    log = tmp_path / "service.log"
+    log.write_bytes(b"hello\n")
+    cap = LogCap(log, 1024, interval=0.01).start()
+    time.sleep(0.05)
+    cap.stop()
+    assert cap.rotations == 0 and not previous_part(log).exists()
+    assert read_tail(log) == b"hello\n"
