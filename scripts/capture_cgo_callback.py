@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from samplekit import go_facts
 
 OUT = Path(__file__).resolve().parent.parent / "tests" / "samples" / "traces"
 
@@ -29,9 +30,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--go", default="go")
     args = p.parse_args()
-    goroot = Path(subprocess.run([args.go, "env", "GOROOT"], capture_output=True, text=True, check=True).stdout.strip())
-    version = subprocess.run([args.go, "env", "GOVERSION"], capture_output=True, text=True, check=True).stdout.strip()
-    minor = re.match(r"go(1\.\d+)", version).group(1)  # type: ignore[union-attr]
+    goroot, minor = go_facts(args.go)
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "cgo-callback.go"
         src.write_bytes((goroot / "src/internal/trace/testdata/testprog/cgo-callback.go").read_bytes())

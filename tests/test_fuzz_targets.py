@@ -51,41 +51,20 @@ def _apply(base: bytes, edits: list[tuple[int, int]]) -> bytearray:
     return out
 
 
-PROFILE = gzip.decompress((SAMPLES / "profiles" / "go1.26.8" / "block.pb.gz").read_bytes())
-DUMP = (SAMPLES / "goroutines" / "go1.26-quiet-debug2.txt").read_bytes()[:4000]
-BUILDINFO = (SAMPLES / "profiles" / "go1.26.8" / "buildinfo.bin").read_bytes()
-BASELINE = next(TARGETS["baseline"].seeds())
-CONFIG = next(iter(list(TARGETS["config"].seeds())[1:]))
+BASES = {
+    "profile": gzip.decompress((SAMPLES / "profiles" / "go1.26.8" / "block.pb.gz").read_bytes()),
+    "dump": (SAMPLES / "goroutines" / "go1.26-quiet-debug2.txt").read_bytes()[:4000],
+    "buildinfo": (SAMPLES / "profiles" / "go1.26.8" / "buildinfo.bin").read_bytes(),
+    "baseline": next(TARGETS["baseline"].seeds()),
+    "config": list(TARGETS["config"].seeds())[1],
+}
 
 
+@pytest.mark.parametrize("name", sorted(BASES))
 @FAST
-@given(_mutations(PROFILE))
-def test_profile_mutations_are_answered_with_our_error(data):
-    TARGETS["profile"].run(data)
-
-
-@FAST
-@given(_mutations(DUMP))
-def test_dump_mutations_are_answered_with_our_error(data):
-    TARGETS["dump"].run(data)
-
-
-@FAST
-@given(_mutations(BUILDINFO))
-def test_build_info_mutations_are_answered_with_our_error(data):
-    TARGETS["buildinfo"].run(data)
-
-
-@FAST
-@given(_mutations(BASELINE))
-def test_baseline_mutations_are_answered_with_our_error(data):
-    TARGETS["baseline"].run(data)
-
-
-@FAST
-@given(_mutations(CONFIG))
-def test_config_mutations_are_answered_with_our_error(data):
-    TARGETS["config"].run(data)
+@given(data=st.data())
+def test_mutations_are_answered_with_our_error(name, data):
+    TARGETS[name].run(data.draw(_mutations(BASES[name])))
 
 
 @settings(max_examples=60, deadline=None, database=None)

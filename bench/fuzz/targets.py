@@ -14,6 +14,7 @@ suite (``tests/test_fuzz_targets.py``), which runs every seed through every targ
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
@@ -43,10 +44,8 @@ def _expected(fn: Callable[[bytes], None]) -> Callable[[bytes], None]:
     """``fn`` with GoperfError (the documented answer to bad input) swallowed."""
 
     def run(data: bytes) -> None:
-        try:
+        with contextlib.suppress(GoperfError):
             fn(data)
-        except GoperfError:
-            pass
 
     run.__name__ = fn.__name__
     run.__doc__ = fn.__doc__
@@ -81,10 +80,8 @@ def _dump(data: bytes) -> None:
     _analyze("goroutines")(data)
     text = data.decode("utf-8", "replace")
     for parse in (parse_goroutines, parse_crash, parse_goroutine_profile):
-        try:
+        with contextlib.suppress(GoperfError):
             parse(text)
-        except GoperfError:
-            pass
 
 
 class OffsetBeyondData(AssertionError):

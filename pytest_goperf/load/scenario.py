@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Final, TypeAlias, Union
 from urllib.parse import urlsplit
 
-from ..config import is_loopback  # one loopback rule for the whole package
+from ..config import check_service_url
+from ..config import is_loopback as is_loopback  # re-exported: one loopback rule for the whole package
 from ..errors import ConfigError
 
 #: Methods whose requests carry a Content-Length even with an empty body.
@@ -200,22 +201,12 @@ class Target:
 
         :raises ConfigError: not an ``http://`` URL, or a non-loopback host.
         """
-        try:
-            parts = urlsplit(url)
-            port = parts.port
-        except ValueError as exc:
-            raise ConfigError(f"load target {url!r} is not a valid URL: {exc}") from None
-        if parts.scheme != "http":
-            hint = " (the load engine speaks plain HTTP/1.1 only)" if parts.scheme == "https" else ""
-            raise ConfigError(f"load target {url!r} must be an http:// URL{hint}")
-        host = parts.hostname
-        if not host:
-            raise ConfigError(f"load target {url!r} has no host")
-        if not allow_remote and not is_loopback(host):
-            raise ConfigError(
-                f"load target {url!r}: host {host!r} is not a loopback address (127.0.0.0/8, ::1, localhost); "
-                "goperf loads only local services unless allow_remote=True (--allow-remote) is given"
-            )
+        if url.startswith("https://"):
+            raise ConfigError(f"load target {url!r} must be an http:// URL (the load engine speaks plain HTTP/1.1 only)")
+        check_service_url(url, "load target", allow_remote=allow_remote, option="allow_remote=True (--allow-remote)")
+        parts = urlsplit(url)
+        port = parts.port
+        host = parts.hostname or ""
         netloc_host = f"[{host}]" if ":" in host else host
         port = port or 80
         host_header = netloc_host if port == 80 else f"{netloc_host}:{port}"
