@@ -321,6 +321,6 @@ def test_recreated_goroutine_ids_count_like_pprof_sched(oracles, metrics):
     path = SAMPLES / "go1.26-cgo-callback.trace"
     oracle = oracles[path.name]
     creations = sum(1 for t in oracle.transitions if t[0] == "GoID" and t[6] == "NotExist" and t[7] == "Syscall")
-    assert creations > 10  # the callbacks' goroutines really are re-created
+    assert creations >= 5  # the callbacks' goroutines really are re-created
     m = metrics(path)
     assert (m.sched_latency.count, m.sched_latency.total_ns) == (oracle.sched_count, oracle.sched_total_ns)

@@ -2,9 +2,12 @@
 
 The service's stdout and stderr go to a file opened for appending (never a
 pipe: a chatty service must not block on it). A :class:`LogCap` thread looks
-at the file's size a few times a second; past ``limit`` bytes it keeps the
-last ``keep`` bytes in ``NAME.1`` (replacing the previous one) and truncates
-the file to zero. Because the service's descriptor is in append mode, its next
+at the file's size a few times a second; past ``limit`` bytes it frees all but
+the last ``keep`` bytes in place (Linux ``fallocate`` PUNCH_HOLE: the file keeps
+its length, its start reads as zeros and takes no disk, and nothing the
+service writes meanwhile is lost). Where the file system cannot punch holes
+it keeps the last ``keep`` bytes in ``NAME.1`` (replacing the previous one)
+and truncates the file to zero. Because the service's descriptor is in append mode, its next
 write lands at the new end, so the file keeps growing from there. The disk
 holds at most about ``limit`` plus what the service writes between two looks,
 plus ``keep``; :func:`read_tail` reads across both files, so failure reports
@@ -14,14 +17,34 @@ rotation (microseconds) may be lost; the rotation says so in ``NAME.1``.
 
 from __future__ import annotations
 
+import ctypes
 import os
+import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 __all__ = ["LogCap", "previous_part", "read_tail"]
 
 #: Tail kept across a rotation: the 256 KiB that :func:`read_tail` reads.
 KEEP_BYTES = 256 * 1024
+
+_PUNCH_HOLE, _KEEP_SIZE = 0x02, 0x01  # linux/falloc.h
+
+
+def _libc_fallocate() -> Any:
+    if sys.platform != "linux":
+        return None
+    try:
+        f = ctypes.CDLL(None, use_errno=True).fallocate
+    except (OSError, AttributeError):
+        return None
+    f.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+    f.restype = ctypes.c_int
+    return f
+
+
+_fallocate = _libc_fallocate()
 
 
 def previous_part(path: Path) -> Path:
@@ -60,6 +83,7 @@ class LogCap:
         self.interval = interval
         self.rotations = 0
         self.dropped = 0  # bytes removed from the log so far
+        self._punched_to = 0  # the file's start up to here is a hole
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"goperf-logcap-{path.name}", daemon=True)
 
@@ -78,15 +102,40 @@ class LogCap:
         while not self._stop.wait(self.interval):
             self.check()
 
-    def check(self) -> None:
-        """Rotate now if the file is over the limit (errors are ignored: the log is best effort)."""
+    def _punch(self) -> bool:
+        """Free the log's start in place (Linux ``fallocate`` PUNCH_HOLE): nothing the service writes meanwhile is lost.
+
+        The file keeps its length (its start reads as zeros) but no longer holds
+        those blocks on disk. False where the file system cannot do it.
+        """
+        if _fallocate is None:
+            return False
+        fd = os.open(self.path, os.O_WRONLY)
         try:
-            if self.path.stat().st_size > self.limit:
+            size = os.fstat(fd).st_size
+            upto = max(0, size - self.keep) - self._punched_to
+            if upto <= 0:
+                return True
+            if _fallocate(fd, _PUNCH_HOLE | _KEEP_SIZE, self._punched_to, upto) != 0:
+                return False
+            self._punched_to += upto
+            self.rotations += 1
+            self.dropped += upto
+            return True
+        finally:
+            os.close(fd)
+
+    def check(self) -> None:
+        """Rotate now if the file holds more than the limit (errors are ignored: the log is best effort)."""
+        try:
+            if self.path.stat().st_size - self._punched_to > self.limit:
                 self._rotate()
         except OSError:
             pass
 
     def _rotate(self) -> None:
+        if self._punch():
+            return
         with self.path.open("r+b") as fh:
             size = fh.seek(0, os.SEEK_END)
             fh.seek(max(0, size - self.keep))
