@@ -90,3 +90,22 @@ def test_an_html_index_is_fine_where_text_is_expected(client):
 def test_an_html_file_read_as_a_profile_is_named():
     with pytest.raises(ProfileParseError, match="this is an HTML page, not a pprof profile"):
         read_profile(HTML)
+
+
+def test_every_way_to_name_a_service_needs_the_opt_in_for_other_hosts():
+    """Issue 13: attach mode accepted any host. The client, an attached GoService and a leak check on a URL
+    refuse a non-loopback host unless allow_remote=True (nothing is contacted here)."""
+    from pytest_goperf import GoService, assert_no_goroutine_leak
+    from pytest_goperf.errors import ConfigError
+
+    for make in (lambda **kw: PprofClient("http://app:6060", **kw),
+                 lambda **kw: GoService("http://app:8080", "http://app:6060", **kw),
+                 lambda **kw: assert_no_goroutine_leak("http://10.0.0.7:6060", **kw)):
+        with pytest.raises(ConfigError, match="is not a loopback address.*allow_remote=True"):
+            make()
+        allowed = make(allow_remote=True)
+        close = getattr(allowed, "close", None) or getattr(allowed, "stop", None)
+        if close is not None:
+            close()
+    with pytest.raises(ConfigError, match="must be an http:// or https:// URL"):
+        PprofClient("file:///etc")

@@ -78,7 +78,8 @@ def go_service(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFac
     services = pytestconfig.stash[SERVICES]
     config = services.config
     if config.url:
-        service = GoService(config.url, config.pprof_url, leak_policy=leak_policy(config))
+        service = GoService(config.url, config.pprof_url, leak_policy=leak_policy(config),
+                            allow_remote=config.allow_remote)
         service.pprof.check_enabled()
         yield service
         service.stop()

@@ -250,7 +250,7 @@ def capture_folder(
     if not (0 < seconds <= MAX_TRIAGE_SECONDS):
         raise ConfigError(f"--seconds must be between 0 and {MAX_TRIAGE_SECONDS:g} (a bounded window), got {seconds!r}")
     check_service_url(url, "the service URL", allow_remote=allow_remote, option="allow_remote=True (--allow-remote)")
-    client = PprofClient(url)
+    client = PprofClient(url, allow_remote=allow_remote)
     try:
         raw = capture_window(client, seconds=seconds, options=options, progress=progress, source=url)
     finally:

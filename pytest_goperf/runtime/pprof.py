@@ -21,6 +21,7 @@ from collections.abc import Mapping
 
 import httpx
 
+from ..config import check_service_url
 from ..errors import PprofError
 
 __all__ = ["DEFAULT_MAX_BYTES", "PprofClient"]
@@ -32,9 +33,15 @@ Params = Mapping[str, "str | int | float"]
 
 
 class PprofClient:
-    """Fetches profiles and dumps from ``base_url`` + ``/debug/pprof/...``."""
+    """Fetches profiles and dumps from ``base_url`` + ``/debug/pprof/...``.
 
-    def __init__(self, base_url: str, *, timeout: float = 30.0, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    ``base_url`` must be an http(s) URL of a loopback host unless ``allow_remote``
+    (e.g. a service in a container reached by name); otherwise :class:`ConfigError`.
+    """
+
+    def __init__(self, base_url: str, *, timeout: float = 30.0, max_bytes: int = DEFAULT_MAX_BYTES,
+                 allow_remote: bool = False) -> None:
+        check_service_url(base_url, "the pprof URL", allow_remote=allow_remote, option="allow_remote=True")
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.max_bytes = max_bytes

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from ..analysis.leaks import LeakPolicy
-from ..config import DEFAULT_LOG_LIMIT
+from ..config import DEFAULT_LOG_LIMIT, check_service_url
 from ..errors import (
     ConfigError,
     GoperfError,
@@ -123,7 +123,10 @@ class GoService:
         go_version: str = "",
         leak_policy: LeakPolicy | None = None,
         main_module: str | None = None,
+        allow_remote: bool = False,
     ) -> None:
+        if process is None:  # attached: the one place a user names the host
+            check_service_url(url, "the service URL", allow_remote=allow_remote, option="allow_remote=True")
         self.url = url.rstrip("/")
         self.pprof_url = (pprof_url or url).rstrip("/")
         self.log_path = log_path
@@ -131,7 +134,7 @@ class GoService:
         self.argv = list(argv)
         self._process = process
         self._client: httpx.Client | None = None
-        self.pprof = PprofClient(self.pprof_url)
+        self.pprof = PprofClient(self.pprof_url, allow_remote=allow_remote or process is not None)
         self.stop_status: int | None = None
         self.go_version = go_version  # the toolchain that built it ("" when attached)
         #: How leak checks on this service judge (the project's [tool.goperf.leak] for a plugin service).
