@@ -276,8 +276,9 @@ class _Accumulator:
         # Per generation, every closed runnable interval: goroutine, start, end and stack index;
         # which of them count is decided at the end (see _sched_waits).
         self.waits: list[tuple[np.ndarray, ...]] = []
-        # Per generation, per (goroutine, incarnation) seen: first start (or _NEVER) and end (or -1).
-        self.lives: list[tuple[np.ndarray, ...]] = []
+        # Per goroutine ID seen (sorted): its latest incarnation's birth, first start (or _NEVER)
+        # and end (or -1); one entry an ID, however many generations it lives through.
+        self.l_gid = self.l_born = self.l_run = self.l_end = np.zeros(0, dtype=np.int64)
         self.creation: list[np.ndarray] = []
         self.stack_index: dict[tuple[int, ...], int] = {(): 0}  # PCs -> index
         self.busy: dict[int, int] = {}
@@ -413,9 +414,8 @@ class _Accumulator:
         seg = first.copy()
         seg[1:] |= a_born[1:] != a_born[:-1]
         at = np.flatnonzero(seg)
-        self.lives.append((a_gid[at], a_born[at],
-                           np.minimum.reduceat(np.where(a_to == _RUNNING, a_t, _NEVER), at),
-                           np.maximum.reduceat(np.where(a_to == _NOTEXIST, a_t, -1), at)))
+        self._note_lives(a_gid[at], a_born[at], np.minimum.reduceat(np.where(a_to == _RUNNING, a_t, _NEVER), at),
+                         np.maximum.reduceat(np.where(a_to == _NOTEXIST, a_t, -1), at))
         cw = sel & ~started & a_fresh
         if cw.any():
             self.creation.append(dur[cw])
@@ -513,6 +513,28 @@ class _Accumulator:
             if s0 is not None:
                 self.stw_ns += t - s0
 
+    def _note_lives(self, gid: np.ndarray, born: np.ndarray, run: np.ndarray, fin: np.ndarray) -> None:
+        """Fold one generation's incarnations (sorted by goroutine, then birth) into the per-ID record."""
+        last = np.ones(gid.size, dtype=bool)
+        last[:-1] = gid[1:] != gid[:-1]
+        gid, born, run, fin = gid[last], born[last], run[last], fin[last]  # each ID's latest incarnation here
+        n = self.l_gid.size
+        pos = np.searchsorted(self.l_gid, gid)
+        found = pos < n
+        found[found] = self.l_gid[pos[found]] == gid[found]
+        k = pos[found]
+        b, r, f = born[found], run[found], fin[found]
+        same, newer = b == self.l_born[k], b > self.l_born[k]
+        self.l_run[k] = np.where(same, np.minimum(self.l_run[k], r), np.where(newer, r, self.l_run[k]))
+        self.l_end[k] = np.where(same, np.maximum(self.l_end[k], f), np.where(newer, f, self.l_end[k]))
+        self.l_born[k] = np.where(newer, b, self.l_born[k])
+        new = ~found
+        if new.any():
+            cols = [np.concatenate((old, x[new])) for old, x in
+                    ((self.l_gid, gid), (self.l_born, born), (self.l_run, run), (self.l_end, fin))]
+            order = np.argsort(cols[0], kind="stable")
+            self.l_gid, self.l_born, self.l_run, self.l_end = (c[order] for c in cols)
+
     def _sched_waits(self, end: int) -> tuple[np.ndarray, np.ndarray]:
         """The waits ``go tool trace -pprof=sched`` counts, and their stack indexes.
 
@@ -527,21 +549,10 @@ class _Accumulator:
         if not self.waits:
             return none, none
         w_gid, w_t0, w_t1, w_stack = (np.concatenate(c) for c in zip(*self.waits, strict=True))
-        l_gid, l_born, l_run, l_end = (np.concatenate(c) for c in zip(*self.lives, strict=True))
-        # Per goroutine ID: its last incarnation, then that incarnation's first start and end.
-        order = np.lexsort((l_born, l_gid))
-        l_gid, l_born, l_run, l_end = l_gid[order], l_born[order], l_run[order], l_end[order]
-        ids, first_at = np.unique(l_gid, return_index=True)
-        last_at = np.append(first_at[1:], l_gid.size) - 1
-        last_born = l_born[last_at]
-        is_last = l_born == np.repeat(last_born, np.diff(np.append(first_at, l_gid.size)))
-        run = np.where(is_last, l_run, _NEVER)
-        fin = np.where(is_last, l_end, -1)
-        starts = np.minimum.reduceat(run, first_at)
-        ends = np.maximum.reduceat(fin, first_at)
-        lo = np.where(starts == _NEVER, 0, starts)
-        hi = np.where(ends < 0, end, ends)
-        k = np.searchsorted(ids, w_gid)
+        lo = np.where(self.l_run == _NEVER, 0, self.l_run)
+        hi = np.where(self.l_end < 0, end, self.l_end)
+        # Every waiting goroutine has a record (its wait's rows were noted in the same generation).
+        k = np.searchsorted(self.l_gid, w_gid)
         overlap = np.minimum(w_t1, hi[k]) - np.maximum(w_t0, lo[k])
         counted = overlap > 0
         return overlap[counted].astype(np.int64), w_stack[counted]
