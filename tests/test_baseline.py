@@ -587,3 +587,44 @@ def test_session_end_write_failures_are_our_error_and_keep_the_verdicts(pytester
     compared.stdout.fnmatch_lines(["*goperf gate error: cannot write the --goperf-report file report.json*",
                                    "*latency.p99*"])
     assert "Traceback" not in compared.stdout.str() + compared.stderr.str()
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """A real 256 KiB tmpfs (root may mount one here; skipped where that is not allowed)."""
+    mnt = tmp_path / "fs"
+    mnt.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_a_really_full_disk_and_a_really_read_only_store(small_fs):
+    """The same as above on a real file system: ENOSPC from a full tmpfs, EROFS after remounting it read-only."""
+    store = BaselineStore(small_fs / "baselines")
+    nodeid = f"{MOD}::test_get"
+    store.update(nodeid, _tb())
+    path = store.path_for(nodeid)
+    before = path.read_bytes()
+    filler = small_fs / "filler"
+    with open(filler, "wb", buffering=0) as fh:  # fill the file system to the last block
+        try:
+            while True:
+                fh.write(b"\0" * 4096)
+        except OSError:
+            pass
+    big = _tb(values=tuple(float(i) for i in range(2000)))
+    with pytest.raises(BaselineError, match=rf"cannot write the baseline file {path}: No space left on device "
+                                            r"\(the previous file is unchanged\)"):
+        store.update(nodeid, big)
+    assert path.read_bytes() == before and not list(path.parent.glob(".*.tmp"))
+    filler.unlink()
+    subprocess.run(["mount", "-o", "remount,ro", str(small_fs)], check=True)
+    with pytest.raises(BaselineError, match=rf"{path}: Read-only file system"):
+        store.update(nodeid, big)
+    assert path.read_bytes() == before
