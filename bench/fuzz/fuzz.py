@@ -96,7 +96,7 @@ def child(args: argparse.Namespace) -> None:
     libfuzzer = [
         sys.argv[0], str(work / "corpus"), str(work / "seeds"),
         f"-runs={args.runs}", f"-timeout={args.timeout}", f"-rss_limit_mb={args.rss_mb}",
-        f"-max_len={target.max_len}", f"-artifact_prefix={findings}/", "-print_final_stats=1",
+        f"-max_len={args.max_len or target.max_len}", f"-artifact_prefix={findings}/", "-print_final_stats=1",
         "-close_fd_mask=1",  # the targets print nothing worth keeping
     ]
     atheris.Setup(libfuzzer, one)
@@ -121,6 +121,8 @@ _KIND_RE = re.compile(r"ERROR: libFuzzer: (timeout|out-of-memory|deadly signal)|
 
 def parent(name: str, args: argparse.Namespace) -> dict[str, object]:
     """Fuzz ``name`` until ``args.runs`` inputs have run, restarting the child after each finding."""
+    from targets import TARGETS
+
     work = _prepare(name, args.workdir)
     corpus_before = len(list((work / "corpus").iterdir()))
     total = 0
@@ -133,7 +135,7 @@ def parent(name: str, args: argparse.Namespace) -> dict[str, object]:
         count_file.write_text("0")
         before = {p.name for p in (work / "findings").iterdir()}
         cmd = [sys.executable, __file__, name, "--child", f"--runs={args.runs - total}", f"--timeout={args.timeout}",
-               f"--rss-mb={args.rss_mb}", f"--workdir={args.workdir}"]
+               f"--rss-mb={args.rss_mb}", f"--workdir={args.workdir}", f"--max-len={args.max_len}"]
         if args.keep_going:
             cmd.append("--keep-going")
         with log.open("a") as fh:
@@ -161,6 +163,7 @@ def parent(name: str, args: argparse.Namespace) -> dict[str, object]:
         "restarts": restarts,
         "timeout_s": args.timeout,
         "rss_limit_mb": args.rss_mb,
+        "max_len": args.max_len or TARGETS[name].max_len,
     }
     (work / "result.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
@@ -175,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=int, default=10, help="seconds one input may take (default 10)")
     p.add_argument("--rss-mb", type=int, default=2048, help="resident memory limit in MB (default 2048)")
     p.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, help=f"corpus and findings (default {DEFAULT_WORKDIR})")
+    p.add_argument("--max-len", type=int, default=0,
+                   help="longest input the fuzzer makes, bytes (default: the target's own, e.g. 16 KiB for traces)")
     p.add_argument("--keep-going", action="store_true", help="log an exception and go on instead of restarting")
     p.add_argument("--max-restarts", type=int, default=50, help="give up after this many findings that end the child")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
