@@ -61,7 +61,7 @@ class ServiceSpec:
     start_timeout: float = 30.0
     stop_timeout: float = 10.0
     name: str = "service"
-    #: Bytes the log file may reach before its start is dropped (the last 256 KiB are kept in ``NAME.1``).
+    #: Bytes the log file may hold before its start is dropped (see :mod:`.logcap`; the last 256 KiB are always kept).
     log_limit: int = DEFAULT_LOG_LIMIT
 
 
