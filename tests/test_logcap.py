@@ -49,3 +49,19 @@ def test_a_quiet_log_is_left_alone(tmp_path):
     cap.stop()
     assert cap.rotations == 0 and not previous_part(log).exists()
     assert read_tail(log) == b"hello\n"
+
+
+def test_without_hole_punching_the_tail_moves_to_name_1(tmp_path, monkeypatch):
+    from pytest_goperf.runtime import logcap
+
+    monkeypatch.setattr(logcap, "_fallocate", None)  # a file system that cannot punch holes
+    log = tmp_path / "service.log"
+    log.write_bytes(b"".join(b"line %d\n" % i for i in range(400_000)))
+    cap = LogCap(log, 1024 * 1024)
+    cap.check()
+    assert cap.rotations == 1 and log.stat().st_size == 0
+    kept = previous_part(log).read_bytes()
+    assert kept.startswith(b"--- goperf: the log reached") and kept.endswith(b"line 399999\n")
+    with log.open("ab") as fh:
+        fh.write(b"after\n")
+    assert read_tail(log).endswith(b"line 399999\nafter\n")
