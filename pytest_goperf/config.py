@@ -8,7 +8,11 @@ odd failure halfway through a run.
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
+import re
+import reprlib
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -30,6 +34,7 @@ __all__ = [
     "DEFAULT_ALPHA",
     "DEFAULT_BASELINES",
     "DEFAULT_CACHE_DIR",
+    "DEFAULT_LOG_LIMIT",
     "DEFAULT_METHOD",
     "DEFAULT_SCHEDULE",
     "DEFAULT_SETTLE_TIMEOUT",
@@ -38,6 +43,8 @@ __all__ = [
     "GoperfConfig",
     "IgnoreSpec",
     "cache_dir",
+    "check_service_url",
+    "is_loopback",
     "load_config",
     "read_pyproject",
 ]
@@ -56,6 +63,8 @@ DEFAULT_METHOD: Final[Method] = "bh"
 DEFAULT_BASELINES: Final = Path(".goperf") / "baselines"
 #: Where built service binaries are cached, unless ENV_CACHE_DIR says otherwise.
 DEFAULT_CACHE_DIR: Final = Path(".goperf") / "bin"
+#: Bytes a service's log file may reach before its start is dropped (the last 256 KiB are kept beside it).
+DEFAULT_LOG_LIMIT: Final = 64 * 1024 * 1024
 #: Environment variable that moves the build cache (several projects or pytester runs share binaries).
 ENV_CACHE_DIR: Final = "GOPERF_CACHE_DIR"
 #: Environment variable naming the base to compare with in the same run ([tool.goperf.gate] compare_to).
@@ -119,6 +128,7 @@ class GoperfConfig:
     pprof_headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     pprof_username: str | None = None
     pprof_password_env: str | None = None
+    allow_remote: bool = False
 
     @property
     def package_dir(self) -> Path:
@@ -171,50 +181,160 @@ _SIMPLE_KEYS: dict[str, tuple[str, str]] = {
     "pprof_url": ("pprof_url", "str"),
     "artifacts": ("artifacts", "path"),
     "baselines": ("baselines", "path"),
+    "allow_remote": ("allow_remote", "bool"),
 }
+#: The longest wait any timeout may ask for: longer ones are typos (and overflow some OS waits).
+MAX_SECONDS: Final = 86400.0
+
+# Values in messages: short and safe for any nesting (reprlib stops at depth 3 and 60 characters).
+_short = reprlib.Repr()
+_short.maxlevel, _short.maxstring, _short.maxother, _short.maxlist, _short.maxdict = 3, 60, 60, 6, 6
+
+
+def _show(value: Any) -> str:
+    return _short.repr(value)
 _LEAK_KEYS = {"settle_timeout", "check_all_tests", "ignore"}
 _GATE_KEYS = {"alpha", "method", "strict_environment", "compare_to", "schedule"}
 _PPROF_KEYS = {"scheme", "ca_bundle", "insecure", "headers", "username", "password_env"}
 
 
 def read_pyproject(path: Path) -> dict[str, Any]:
-    """Return the ``[tool.goperf]`` table of ``path`` ({} when absent)."""
+    """Return the ``[tool.goperf]`` table of ``path`` ({} when absent).
+
+    :raises ConfigError: the file cannot be read, is not UTF-8 TOML, or its
+        ``[tool]`` / ``[tool.goperf]`` is not a table.
+    """
     try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
+        raw = path.read_bytes()
     except FileNotFoundError:
         return {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start}): TOML files must be UTF-8; "
+                          "re-save it as UTF-8") from None
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
-    table = data.get("tool", {}).get("goperf", {})
+    except RecursionError:
+        raise ConfigError(f"{path}: arrays or tables are nested too deeply to read") from None
+    tool = data.get("tool", {})
+    if not isinstance(tool, dict):
+        raise ConfigError(f"{path}: [tool] must be a table, got {_show(tool)}")
+    table = tool.get("goperf", {})
     if not isinstance(table, dict):
-        raise ConfigError(f"{path}: [tool.goperf] must be a table")
+        raise ConfigError(f"{path}: [tool.goperf] must be a table, got {_show(table)}")
     return table
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is ``localhost`` or a literal loopback address (no DNS lookup)."""
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        addr = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    mapped = getattr(addr, "ipv4_mapped", None)  # ::ffff:127.0.0.1 is IPv4 loopback too
+    return addr.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
+def _without_password(url: str) -> str:
+    """``url`` with the password of its user info masked (messages never show credentials)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    netloc, slash, tail = rest.partition("/")
+    if "@" in netloc:
+        user, _, host = netloc.rpartition("@")
+        netloc = f"{user.split(':', 1)[0]}:***@{host}" if ":" in user else f"{user}@{host}"
+    return f"{scheme}{sep}{netloc}{slash}{tail}"
+
+
+def check_service_url(url: str, what: str, *, allow_remote: bool = False, option: str = "allow_remote = true") -> str:
+    """``url`` if it is an ``http(s)://HOST[:PORT]`` URL of a loopback host (any host with ``allow_remote``).
+
+    ``what`` names the setting in messages (``"[tool.goperf] url"``,
+    ``"--goperf-url"``); ``option`` is how the user allows other hosts there.
+
+    :raises ConfigError: another scheme, no host, a bad port, or a host that is
+        not loopback without ``allow_remote``.
+    """
+    from urllib.parse import urlsplit
+
+    shown = _show(_without_password(url))
+    try:
+        parts = urlsplit(url)
+        _ = parts.port
+    except ValueError as exc:
+        raise ConfigError(f"{what} {shown} is not a valid URL: {exc}") from None
+    if parts.scheme not in ("http", "https"):
+        raise ConfigError(f"{what} must be an http:// or https:// URL such as http://127.0.0.1:8080, "
+                          f"got {shown}")
+    host = parts.hostname
+    if not host:
+        raise ConfigError(f"{what} {shown} has no host; e.g. http://127.0.0.1:8080")
+    if not allow_remote and not is_loopback(host):
+        raise ConfigError(
+            f"{what} {shown}: host {host!r} is not a loopback address (127.0.0.0/8, ::1, localhost). "
+            f"goperf talks only to services on this machine unless told otherwise: set {option} to attach to "
+            "a service elsewhere (e.g. in a container reached by name)"
+        )
+    return url
+
+
+def _no_nul(where: str, text: str) -> str:
+    if "\0" in text:
+        raise ConfigError(f"{where} contains a NUL character, which no path, argument or variable can hold")
+    return text
 
 
 def _check(key: str, value: Any, kind: str) -> Any:
     where = f"[tool.goperf] {key}"
     if kind == "str":
         if not isinstance(value, str):
-            raise ConfigError(f"{where} must be a string, got {value!r}")
-        return value
+            raise ConfigError(f"{where} must be a string, got {_show(value)}")
+        return _no_nul(where, value)
     if kind == "list[str]":
         if isinstance(value, str):
-            raise ConfigError(f"{where} must be a list of strings, e.g. [\"-addr\", \"{{addr}}\"], got the string {value!r}")
+            raise ConfigError(f"{where} must be a list of strings, e.g. [\"-addr\", \"{{addr}}\"], got the string {_show(value)}")
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{where} must be a list of strings, got {value!r}")
-        return tuple(value)
+            raise ConfigError(f"{where} must be a list of strings, got {_show(value)}")
+        return tuple(_no_nul(where, v) for v in value)
     if kind == "table":
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-            raise ConfigError(f"{where} must be a table of strings, e.g. {{ GOGC = \"100\" }}, got {value!r}")
+            raise ConfigError(f"{where} must be a table of strings, e.g. {{ GOGC = \"100\" }}, got {_show(value)}")
+        for k, v in value.items():
+            if not k or "=" in k:
+                raise ConfigError(f"{where} has the key {k!r}: an environment variable name is not empty and has no '='")
+            _no_nul(f"{where}.{k}", k)
+            _no_nul(f"{where}.{k}", v)
         return dict(value)
     if kind == "seconds":
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            raise ConfigError(f"{where} must be a positive number of seconds, got {value!r}")
+        if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+                or not 0 < value <= MAX_SECONDS):
+            raise ConfigError(f"{where} must be a positive number of seconds (finite, at most {MAX_SECONDS:g}), "
+                              f"got {_show(value)}")
         return float(value)
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, got {_show(value)}")
+        return value
     if kind == "path":
         return Path(_check(key, value, "str"))
     raise AssertionError(kind)  # pragma: no cover
+
+
+def _check_pattern(where: str, pattern: str) -> None:
+    """Compile a ``re:`` pattern now, so a typo is reported at start-up and not when a rule is first used."""
+    if pattern.startswith("re:"):
+        try:
+            re.compile(pattern[3:])
+        except re.error as exc:
+            raise ConfigError(f"{where} = {_show(pattern)} is not a valid regular expression: {exc}") from None
 
 
 def _ignore_specs(value: Any, where: str) -> tuple[IgnoreSpec, ...]:
@@ -230,7 +350,8 @@ def _ignore_specs(value: Any, where: str) -> tuple[IgnoreSpec, ...]:
             raise ConfigError(f"{where}[{i}] has unknown key(s) {sorted(unknown)}; use {sorted(names)}")
         for k, v in item.items():
             if not isinstance(v, str):
-                raise ConfigError(f"{where}[{i}].{k} must be a string, got {v!r}")
+                raise ConfigError(f"{where}[{i}].{k} must be a string, got {_show(v)}")
+            _check_pattern(f"{where}[{i}].{k}", v)
         specs.append(IgnoreSpec(**item))
     return tuple(specs)
 
@@ -245,12 +366,12 @@ def _gate_table(value: Any) -> dict[str, Any]:
     if "alpha" in value:
         alpha = value["alpha"]
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 0.5:
-            raise ConfigError(f"[tool.goperf.gate] alpha must be a number between 0 and 0.5, got {alpha!r}")
+            raise ConfigError(f"[tool.goperf.gate] alpha must be a number between 0 and 0.5, got {_show(alpha)}")
         out["gate_alpha"] = float(alpha)
     if "method" in value:
         if value["method"] not in ("bh", "holm"):
             raise ConfigError(
-                f"[tool.goperf.gate] method must be \"bh\" (Benjamini-Hochberg) or \"holm\", got {value['method']!r}")
+                f"[tool.goperf.gate] method must be \"bh\" (Benjamini-Hochberg) or \"holm\", got {_show(value['method'])}")
         out["gate_method"] = value["method"]
     if "strict_environment" in value:
         if not isinstance(value["strict_environment"], bool):
@@ -349,7 +470,20 @@ def cache_dir(root: Path) -> Path:
 
 def _validate(config: GoperfConfig) -> None:
     if config.ready_path and not config.ready_path.startswith("/"):
-        raise ConfigError(f"[tool.goperf] ready_path must start with '/', got {config.ready_path!r}")
+        raise ConfigError(f"[tool.goperf] ready_path must start with '/', got {_show(config.ready_path)}")
+    allow = "allow_remote = true in [tool.goperf] (or --goperf-allow-remote)"
+    for key in ("url", "pprof_url"):
+        value = getattr(config, key)
+        if value is not None:
+            if not isinstance(value, str):
+                raise ConfigError(f"[tool.goperf] {key} must be a string, got {_show(value)}")
+            check_service_url(value, f"[tool.goperf] {key} (or --goperf-{key.replace('_', '-')})",
+                              allow_remote=config.allow_remote, option=allow)
+    for i, spec in enumerate(config.leak_ignore):
+        for f in fields(IgnoreSpec):
+            v = getattr(spec, f.name)
+            if isinstance(v, str):
+                _check_pattern(f"[tool.goperf.leak] ignore[{i}].{f.name}", v)
     if config.package is not None and config.binary is not None:
         raise ConfigError(
             "[tool.goperf] sets both package and binary: give package to build the service, or binary to start "

@@ -160,3 +160,15 @@ def load(base_url: str, paths: Sequence[str], *, clients: int = 4, max_seconds: 
         stop.set()
         for t in threads:
             t.join(timeout=35)
+
+
+def go_facts(go: str | Path = "go") -> tuple[Path, str]:
+    """GOROOT and the release ("1.26") of the ``go`` binary (the machine's by default)."""
+    def env(name: str) -> str:
+        return subprocess.run([str(go), "env", name], capture_output=True, text=True, check=True).stdout.strip()
+
+    m = re.match(r"go(1\.\d+)", env("GOVERSION"))
+    if m is None:
+        raise SystemExit(f"cannot tell the Go release of {go}")
+    return Path(env("GOROOT")), m.group(1)
+

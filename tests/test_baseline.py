@@ -434,3 +434,197 @@ def test_cli_prune_by_collecting(tmp_path, capsys, monkeypatch):
 def test_environment_from_json_tolerates_odd_values():
     env = Environment.from_json({"gomaxprocs": "2", "cpu_count": 4, "build_flags": ["-race", 1], "os": "Linux x86_64"})
     assert env.gomaxprocs is None and env.cpu_count == 4 and env.build_flags == ("-race", "1")
+
+
+# --------------------------------------------------------------------------
+# hardening (issue 13): each reproducer, a BaselineError naming the file or a verdict
+
+
+def _file_with_values(tmp_path, values, name="tests__test_api.py.json"):
+    doc = json.loads(dumps({f"{MOD}::test_get": _tb()}))
+    doc["tests"][f"{MOD}::test_get"]["metrics"]["goroutines"]["values"] = values
+    path = tmp_path / name
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_deeply_nested_json_is_a_corrupt_file_not_a_recursion_error(tmp_path):
+    path = tmp_path / "tests__test_api.py.json"
+    path.write_text('{"format": "pytest-goperf-baseline", "tests": ' + '{"a": ' * 50_000 + "1" + "}" * 50_001)
+    with pytest.raises(BaselineError, match=rf"baseline file {path} is corrupt: its JSON is nested too deeply"):
+        read_baseline_file(path)
+    path.write_text("[" * 50_000 + "]" * 50_000)
+    with pytest.raises(BaselineError, match="nested too deeply"):
+        BaselineStore(tmp_path).load(f"{MOD}::test_get")
+
+
+def test_a_400_digit_integer_is_a_corrupt_file_not_an_overflow(tmp_path):
+    path = _file_with_values(tmp_path, [12, 10**400, 12])
+    with pytest.raises(BaselineError, match=r"corrupt: .*values\[1\] is an integer of 401 digits"):
+        read_baseline_file(path)
+    with pytest.raises(BaselineError, match="out of the range of a float"):
+        MetricBaseline((1, 10**400))
+
+
+def _gate(baseline_values, current, name="goroutines.delta"):
+    from pytest_goperf.comparison.metrics import get_metric
+    from pytest_goperf.comparison.stats import ComparisonPolicy
+    from pytest_goperf.comparison.verdict import MetricSample, TestMeasurement, evaluate
+
+    nodeid = f"{MOD}::test_get"
+    base = TestBaseline({name: MetricBaseline(tuple(baseline_values))})
+    policy = ComparisonPolicy.of(get_metric(name))
+    t = TestMeasurement(nodeid, {name: MetricSample(policy, tuple(current))})
+    return evaluate([t], {nodeid: base}).result.verdicts[0]
+
+
+@pytest.mark.parametrize("name", ["runnable.p99", "latency.p99", "throughput"])
+@pytest.mark.parametrize("current", [(0.0,) * 5, (3.0,) * 5, (1.0, 2.0, 3.0, 4.0, 5.0)])
+def test_one_baseline_round_against_more_gives_a_verdict(name, current):
+    """Issue 13: 1 stored round vs 5 with ties made scipy raise ValueError at session end."""
+    from pytest_goperf.comparison.status import Status
+
+    cmp = _gate([3.0], current, name)
+    assert cmp.status is Status.NOT_ENOUGH_DATA
+    assert "need at least" in cmp.reason and "have 1+5" in cmp.reason
+
+
+@pytest.mark.parametrize("values", [(1.7e308, 1.79e308, 1.6e308), (-1.7e308, 1.7e308, 0.0), (5e-324, 0.0, 1e-320)])
+def test_values_near_the_float_limits_give_a_verdict(values):
+    cmp = _gate(values, (1.0, 2.0, 3.0, 4.0, 5.0), "latency.p99")
+    assert str(cmp.status) in ("regressed", "improved", "unchanged", "not enough data")
+
+
+def test_huge_integers_handed_to_the_comparison_are_a_stats_error():
+    from pytest_goperf.comparison.stats import ComparisonPolicy, compare
+    from pytest_goperf.errors import StatsError
+
+    with pytest.raises(StatsError, match="beyond the range of a float"):
+        compare([1, 10**400], [1.0, 2.0], ComparisonPolicy("m"))
+
+
+def test_enumerated_permutation_p_equals_scipys():
+    """The p for one-round samples is counted by hand; on samples scipy accepts both agree exactly."""
+    import numpy as np
+    import scipy.stats as st
+
+    from pytest_goperf.comparison.stats import _mwu_p_enumerated
+
+    rng = np.random.default_rng(13)
+    for _ in range(40):
+        x = rng.integers(0, 3, rng.integers(2, 5)).astype(float)
+        y = rng.integers(0, 3, rng.integers(2, 5)).astype(float)
+        for alt in ("greater", "less"):
+            want = st.mannwhitneyu(x, y, alternative=alt, method=st.PermutationMethod(n_resamples=np.inf)).pvalue
+            assert _mwu_p_enumerated(x, y, alt) == pytest.approx(want, abs=1e-12)
+
+
+@pytest.mark.parametrize("err", [28, 30])  # ENOSPC (disk full), EROFS (read-only file system)
+def test_a_failed_write_is_a_baseline_error_and_the_old_file_survives(tmp_path, monkeypatch, err):
+    store = BaselineStore(tmp_path)
+    store.update(f"{MOD}::test_get", _tb())
+    path = store.path_for(f"{MOD}::test_get")
+    before = path.read_bytes()
+
+    def full(fd):
+        raise OSError(err, os.strerror(err))
+
+    monkeypatch.setattr(_store, "_fsync", full)
+    with pytest.raises(BaselineError, match=rf"cannot write the baseline file {path}: {os.strerror(err)} "
+                                            r"\(the previous file is unchanged\)"):
+        store.update(f"{MOD}::test_get", _tb(values=(9, 9, 9)))
+    assert path.read_bytes() == before
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+_CONFTEST = '''
+import json, os, errno
+import pytest
+from pytest_goperf.baseline import store
+from pytest_goperf.plugin.measuring import MEASUREMENT_ATTRIBUTE
+
+if os.environ.get("FAIL_FSYNC"):
+    def _full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    store._fsync = _full
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call":
+        m = {"values": [10.0, 11.0, 10.5, 12.0, 9.5], "gated": True, "unit": "ms", "worse": "higher",
+             "min_effect_rel": 0.05, "min_effect_abs": None, "log_scale": True, "exact": False}
+        payload = {"nodeid": item.nodeid, "passed": True, "file": None, "line": None, "environment": None,
+                   "metrics": {"latency.p99": m}}
+        setattr(report, MEASUREMENT_ATTRIBUTE, json.dumps(payload))
+    return report
+'''
+
+
+def test_session_end_write_failures_are_our_error_and_keep_the_verdicts(pytester, monkeypatch):
+    """Issue 13: a full disk at session end was a raw OSError traceback from pytest_sessionfinish."""
+    pytester.makefile(".toml", pyproject="[tool.goperf]\n")
+    pytester.makeconftest(_CONFTEST)
+    pytester.makepyfile(test_api="def test_get():\n    pass\n")
+    ok = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--goperf-update-baselines")
+    assert ok.ret == 0
+    stored = pytester.path / ".goperf" / "baselines" / "test_api.py.json"
+    before = stored.read_bytes()
+
+    monkeypatch.setenv("FAIL_FSYNC", "1")
+    full = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--goperf-update-baselines")
+    assert full.ret == pytest.ExitCode.TESTS_FAILED
+    full.stdout.fnmatch_lines(["*goperf gate error: cannot write the baseline file *test_api.py.json: "
+                               "No space left on device (the previous file is unchanged)*"])
+    assert "Traceback" not in full.stdout.str() + full.stderr.str()
+    assert stored.read_bytes() == before
+
+    # Comparing: the report cannot be written (a directory is in the way), the verdict is still printed.
+    monkeypatch.delenv("FAIL_FSYNC")
+    (pytester.path / "report.json").mkdir()
+    compared = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--goperf-report=report.json")
+    assert compared.ret == pytest.ExitCode.TESTS_FAILED
+    compared.stdout.fnmatch_lines(["*goperf gate error: cannot write the --goperf-report file report.json*",
+                                   "*latency.p99*"])
+    assert "Traceback" not in compared.stdout.str() + compared.stderr.str()
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """A real 256 KiB tmpfs (root may mount one here; skipped where that is not allowed)."""
+    mnt = tmp_path / "fs"
+    mnt.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_a_really_full_disk_and_a_really_read_only_store(small_fs):
+    """The same as above on a real file system: ENOSPC from a full tmpfs, EROFS after remounting it read-only."""
+    store = BaselineStore(small_fs / "baselines")
+    nodeid = f"{MOD}::test_get"
+    store.update(nodeid, _tb())
+    path = store.path_for(nodeid)
+    before = path.read_bytes()
+    filler = small_fs / "filler"
+    with open(filler, "wb", buffering=0) as fh:  # fill the file system to the last block
+        try:
+            while True:
+                fh.write(b"\0" * 4096)
+        except OSError:
+            pass
+    big = _tb(values=tuple(float(i) for i in range(2000)))
+    with pytest.raises(BaselineError, match=rf"cannot write the baseline file {path}: No space left on device "
+                                            r"\(the previous file is unchanged\)"):
+        store.update(nodeid, big)
+    assert path.read_bytes() == before and not list(path.parent.glob(".*.tmp"))
+    filler.unlink()
+    subprocess.run(["mount", "-o", "remount,ro", str(small_fs)], check=True)
+    with pytest.raises(BaselineError, match=rf"{path}: Read-only file system"):
+        store.update(nodeid, big)
+    assert path.read_bytes() == before

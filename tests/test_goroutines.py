@@ -581,3 +581,23 @@ def test_live_dump(go_service):
     }
     prof = parse_goroutine_profile(prof_text)
     assert sum(sg.count for sg in prof.groups if sg.top_function == "main.orphanReceiver") >= len(orphans)
+
+
+def test_crash_with_the_runtimes_unwinding_diagnostics_keeps_every_goroutine():
+    """Issue 13: Go's TestBadTraceback output (bad return PC, stack hex dump) was refused whole."""
+    text = read("go1.26-crash-badtraceback.txt")
+    assert "unexpected return pc for main.badLR2 called from 0xbad" in text and "stack: frame={sp:" in text
+    crash = parse_crash(text)
+    assert crash.message == "fatal error: unknown caller pc"
+    assert len(crash.goroutines) == text.count(" gp=0x")
+    bad = crash.goroutines[0]
+    assert bad.state == "running"
+    # The frames printed before and after the diagnostics, none taken from the hex dump.
+    assert [f.function for f in bad.frames][-2:] == ["panic", "main.badLR2"]
+    assert bad.created_by is not None and bad.created_by.function == "main.BadTraceback"
+    assert {g.state for g in crash.goroutines} >= {"select (no cases)", "force gc (idle)"}
+    # A frame line after a diagnostic is still checked: damage there is still an error.
+    broken = text.replace("main.badLR2(0x0)\n\tbadtraceback/badtraceback.go", "main.badLR2(0x0)\nbadtraceback.go", 1)
+    assert broken != text
+    with pytest.raises(DumpParseError):
+        parse_crash(broken)

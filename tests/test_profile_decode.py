@@ -201,3 +201,103 @@ def test_goperf_analyze_text_and_errors(capsys, tmp_path):
     broken.write_bytes(CPU.read_bytes()[:500])
     assert goperf_main(["analyze", str(broken)]) == 2
     assert "goperf: error:" in capsys.readouterr().err
+
+
+# -- hardening (issue 13): each reproducer, its error --------------------------------------------
+
+
+def test_profile_without_sample_types_is_refused_by_name():
+    # Two bytes: a string table holding only "" (field 6, empty), no sample types, no samples.
+    with pytest.raises(ProfileParseError, match="declares no sample types"):
+        read_profile(b"\x32\x00")
+    with pytest.raises(ProfileParseError, match="declares no sample types"):
+        analyze_bytes(b"\x32\x00")  # sniffed as a profile, refused by the decoder, not an IndexError
+
+
+@pytest.mark.parametrize("text", [
+    b"heap profile: 1: 2 [3: 4] @ heap/1048576\n1: 2 [3: 4] @ 0x1 0x2\n",  # heap?debug=1, pre-1.9 heap
+    b"--- contentionz 1 ---\ncycles/second = 3000000000\n",
+    b"--- mutex:\ncycles/second=2000000000\nsampling period=1\n",
+    b"threadcreate profile: total 7\n",
+])
+def test_legacy_text_profiles_are_named(text):
+    with pytest.raises(ProfileParseError, match="legacy text profile format, not supported; capture with a current Go"):
+        analyze_bytes(text)
+    with pytest.raises(ProfileParseError, match="legacy text profile format"):
+        read_profile(gzip.compress(text))
+
+
+def test_legacy_binary_cpu_profile_is_named():
+    # runtime/pprof's pre-protobuf CPU profile: native words 0, 3, 0, period (us), 0, then samples.
+    header = b"".join(w.to_bytes(8, "little") for w in (0, 3, 0, 10000, 0))
+    with pytest.raises(ProfileParseError, match="legacy binary CPU profile format, not supported"):
+        analyze_bytes(header + (1).to_bytes(8, "little") * 3)
+
+
+def test_gzip_bomb_is_stopped_at_the_cap():
+    from pytest_goperf.formats.profile import _decode
+
+    bomb = gzip.compress(b"\0" * (4 << 20))  # 4 MiB of zeros, 4 KiB compressed
+    with pytest.raises(ProfileParseError, match="expands beyond 1 MiB.*gzip bomb") as info:
+        _decode.decompress(bomb, limit=1 << 20)
+    assert "gzip file of" in info.value.where
+    assert _decode.MAX_DECOMPRESSED >= 64 << 20  # far above any real profile
+
+
+def test_gzip_bomb_memory_stays_near_the_cap(tmp_path):
+    """A 1 MB gzip of 1 GiB of zeros: refused with at most the cap (256 MiB) in memory, not 2 GB."""
+    import subprocess
+    import sys
+
+    bomb = tmp_path / "bomb.pb.gz"
+    with gzip.open(bomb, "wb", compresslevel=1) as fh:
+        chunk = b"\0" * (1 << 20)
+        for _ in range(1024):
+            fh.write(chunk)
+    code = ("import resource, sys\n"
+            "from pytest_goperf.cli.main import main\n"
+            "rc = main(['analyze', sys.argv[1]])\n"
+            "print(rc, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n")
+    out = subprocess.run([sys.executable, "-c", code, str(bomb)], capture_output=True, text=True, timeout=120)
+    rc, peak_mb = map(int, out.stdout.split())
+    assert rc == 2 and "goperf: error: the gzip stream expands beyond 256 MiB" in out.stderr
+    assert peak_mb < 450, peak_mb
+
+
+def test_line_without_function_is_unknown_as_pprof_names_it():
+    from pytest_goperf.analysis.functions import profile_table
+
+    # sample_type {count/count}; location 1 with a line of function id 0; one sample on it.
+    line = _field(1, 0, b"\x00") + _field(2, 0, b"\x07")  # Line{function_id: 0, line: 7}
+    location = _field(1, 0, b"\x01") + _field(4, 2, line)
+    sample = _field(1, 0, b"\x01") + _field(2, 0, b"\x05")
+    data = (_field(1, 2, b"\x08\x01\x10\x01") + _field(4, 2, location) + _field(2, 2, sample)
+            + _field(6, 2, b"") + _field(6, 2, b"count"))
+    table = profile_table(read_profile(data))
+    assert [f.name for f in table.functions] == ["<unknown>"]
+    assert table.functions[0].flat == 5
+
+
+def test_error_offsets_never_exceed_the_data():
+    """Every 'byte offset N' in an error of a damaged profile lies inside the (uncompressed) bytes."""
+    import re
+
+    raw = gzip.decompress(CPU.read_bytes())
+    rng = random.Random(13)
+    for _ in range(300):
+        mutated = bytearray(raw[: rng.randrange(2, len(raw))])
+        for _ in range(rng.randint(1, 6)):
+            mutated[rng.randrange(len(mutated))] = rng.choice((0xFF, 0x80, 0x00, rng.randrange(256)))
+        try:
+            read_profile(bytes(mutated))
+        except ProfileParseError as exc:
+            m = re.search(r"byte offset (\d+)", exc.where or "")
+            assert m is None or int(m.group(1)) <= len(mutated), (exc, len(mutated))
+
+
+def test_wrong_wire_type_names_the_field_start_not_its_value():
+    # Profile field 3 (mapping) written as fixed64 at byte 2: its value is no offset.
+    data = _field(6, 2, b"") + bytes([(3 << 3) | 1]) + b"\xff" * 7 + b"\x7f"
+    with pytest.raises(ProfileParseError, match="field 3 should be length-delimited") as info:
+        read_profile(data)
+    assert info.value.where == "byte offset 2 of the uncompressed profile"

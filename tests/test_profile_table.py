@@ -218,3 +218,19 @@ def test_glob_and_re_strings_select_like_patterns():
     assert row.cum > 0 and t.value(row.name, cum=True) >= row.cum
     assert t.value(["main.spinCore", "main.hash*"], cum=True) == t.value(
         ["main.spinCore", "main.hashPayload"], cum=True)
+
+
+def test_build_info_damage_is_a_plain_parse_error_naming_the_place():
+    """Issue 13: a bad varint escaped as the protobuf decoder's WireError; lengths ran past the data silently."""
+    from pytest_goperf.errors import ParseError, ProfileParseError
+
+    data = (SAMPLES / "go1.26.8" / "buildinfo.bin").read_bytes()
+    at = data.find(b"\xff Go buildinf:")
+    bad_varint = data[: at + 32] + b"\xff" * 11 + data[at + 43 :]
+    with pytest.raises(ParseError, match=r"build information is malformed: varint longer than 10 bytes") as info:
+        read_build_info(bad_varint)
+    assert not isinstance(info.value, ProfileParseError)  # not a profile's error
+    assert info.value.where == f"byte offset {at + 32}"
+    long_version = data[: at + 32] + b"\xff\xff\x03" + data[at + 35 :]  # version length 65535 > the data
+    with pytest.raises(ParseError, match="cut short"):
+        read_build_info(long_version[: at + 200])

@@ -120,3 +120,51 @@ def test_random_damage_never_escapes_as_another_exception(name):
             assert e.where, f"error without a location: {e}"
             outcomes["error"] += 1
     assert outcomes["error"] > 0
+
+
+def _uvarint(v: int) -> bytes:
+    out = bytearray()
+    while True:
+        b, v = v & 0x7F, v >> 7
+        out.append(b | 0x80 if v else b)
+        if not v:
+            return bytes(out)
+
+
+def _shift_batch_times(data: bytes, by: int) -> bytes:
+    """The trace with every batch's base timestamp moved by ``by`` ticks (headers re-encoded)."""
+    from pytest_goperf.formats.trace._wire import _read_batch
+
+    out = bytearray(data[:16])
+    pos = 16
+    while pos < len(data):
+        batch, gen, nxt = _read_batch(data, pos, len(data))
+        if batch is None:
+            out += data[pos:nxt]
+        else:
+            head = data[pos : pos + (2 if data[pos] == 49 else 1)]
+            m = batch.m if batch.m != -1 else (1 << 64) - 1
+            out += (head + _uvarint(gen) + _uvarint(m) + _uvarint(batch.time + by)
+                    + _uvarint(batch.end - batch.start) + data[batch.start : batch.end])
+        pos = nxt
+    return bytes(out)
+
+
+@pytest.mark.parametrize("name", ["go1.22-p2.trace", "go1.26-p2.trace"])
+def test_event_time_beyond_int64_is_a_trace_error(name):
+    """Issue 13: batch times beyond int64 raised OverflowError from the ordering (goperf analyze: traceback)."""
+    data = _shift_batch_times(_read(name), 1 << 63)
+    with pytest.raises(TraceParseError, match=r"beyond 2\^62 ns.*damaged") as info:
+        compute_metrics(data)
+    assert "generation" in info.value.where
+    assert sum(compute_metrics(_shift_batch_times(_read(name), 0)).transitions.values()) > 0  # the rewrite itself is faithful
+
+
+def test_event_time_beyond_int64_in_goperf_analyze(tmp_path, capsys):
+    from pytest_goperf.cli.main import main
+
+    path = tmp_path / "late.trace"
+    path.write_bytes(_shift_batch_times(_read("go1.27-p2.trace"), (1 << 64) - (1 << 40)))
+    assert main(["analyze", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("goperf: error: corrupt trace: an event time") and err.count("\n") == 1

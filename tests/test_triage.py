@@ -350,3 +350,25 @@ def test_shrinking_clusters_are_said_to_shrink():
     from pytest_goperf.analysis.triage.findings import _change
 
     assert (_change(3), _change(-12), _change(0)) == ("grew by 3", "shrank by 12", "unchanged")
+@pytest.mark.parametrize(("argv", "message"), [
+    (["triage", "http://10.0.0.7:6060"], "host '10.0.0.7' is not a loopback address"),
+    (["triage", "http://svc:6060", "--seconds", "1"], "set --allow-remote"),
+    (["triage", "ftp://127.0.0.1/x"], "must be an http:// or https:// URL"),
+    (["triage", "http://127.0.0.1:1", "--max-mb", "nan"], "--max-mb and --timeout must be positive, finite numbers"),
+])
+def test_triage_refuses_remote_and_bad_urls_before_connecting(argv, message, capsys):
+    """Issue 13: goperf triage accepted any host; non-loopback needs --allow-remote, as goperf load does."""
+    from pytest_goperf.cli.main import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("goperf: error: ") and message in err and err.count("\n") == 1
+
+
+def test_triage_allow_remote_reaches_the_capture(tmp_path, capsys):
+    from pytest_goperf.cli.main import main
+
+    # With the opt-in the URL is accepted and the capture is tried (port 9 on loopback: nothing listens).
+    assert main(["triage", "http://localhost:9", "--allow-remote", "--seconds", "0.5", "--timeout", "1",
+                 "--out", str(tmp_path)]) == 2
+    assert "not a loopback" not in capsys.readouterr().err

@@ -162,3 +162,19 @@ def test_goperf_baseline_uses_the_projects_baselines_setting(tmp_path, monkeypat
     monkeypatch.chdir(tmp_path)
     assert main(["baseline", "list"]) == 0
     assert "tests/test_a.py::test_x" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("meta", [
+    '{"seconds": ' + "[" * 50_000 + "]" * 50_000 + "}",
+    '{"seconds": 1e400, "started_at": ' + "9" * 400 + ', "errors": {"trace": {"deep": [1, 2]}}}',
+])
+def test_a_hostile_window_json_is_noted_not_a_traceback(tmp_path, meta):
+    """window.json is input too: deep nesting, numbers beyond a float and non-text errors are ignored."""
+    from pytest_goperf.runtime.files import load_window
+
+    samples = Path(__file__).parent / "samples" / "goroutines"
+    (tmp_path / "goroutines-end.txt").write_bytes((samples / "go1.26-quiet-debug2.txt").read_bytes())
+    (tmp_path / "window.json").write_text(meta)
+    raw = load_window(tmp_path)
+    assert raw.seconds is None and raw.started_at is None
+    assert all(isinstance(v, str) for v in raw.errors.values())

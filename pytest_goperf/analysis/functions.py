@@ -456,13 +456,14 @@ def _build(names: list[str], files: list[str], merged: dict[tuple[int, ...], int
 
 
 def _location_frames(loc: Location) -> tuple[Frame, ...]:
+    # Unsymbolized (no lines, or a line without a function name): pprof names it after the
+    # binary ("[goperf-demo]") or "<unknown>" (internal/graph NodeInfo.NameComponents).
+    m = loc.mapping
+    nameless = f"[{posixpath.basename(m.filename)}]" if m is not None and m.filename else "<unknown>"
     if not loc.lines:
-        # Unsymbolized: pprof names it after the binary ("[goperf-demo]") or "<unknown>".
-        m = loc.mapping
-        name = f"[{posixpath.basename(m.filename)}]" if m is not None and m.filename else "<unknown>"
-        return (Frame(name),)
+        return (Frame(nameless),)
     return tuple(
-        Frame(ln.function.name, posixpath.normpath(ln.function.filename) if ln.function.filename else "")
+        Frame(ln.function.name or nameless, posixpath.normpath(ln.function.filename) if ln.function.filename else "")
         for ln in loc.lines
     )
 

@@ -27,7 +27,10 @@ Selector = NamePattern | Iterable[NamePattern]
 @lru_cache(maxsize=1024)
 def _string_matcher(pattern: str) -> Callable[[str], bool]:
     if pattern.startswith("re:"):
-        rx = re.compile(pattern[3:])
+        try:
+            rx = re.compile(pattern[3:])
+        except re.error as exc:
+            raise UsageError(f"invalid regular expression in the name pattern {pattern!r}: {exc}") from None
         return lambda s: rx.fullmatch(s) is not None
     if any(c in pattern for c in "*?["):
         rx = re.compile(fnmatch.translate(pattern))

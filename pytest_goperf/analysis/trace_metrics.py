@@ -6,9 +6,13 @@ Everything is computed in one streaming pass over the ordered records of
 weighted by time, and the scheduling-latency intervals as a compact array.
 
 Scheduling latency is counted the way ``go tool trace -pprof=sched`` counts it:
-every closed runnable interval of a goroutine that overlaps the goroutine's
-life after its first start. The interval from creation to first start is
-therefore left out there; it is reported separately as ``start_latency``.
+every closed runnable interval of a goroutine, by its overlap with the
+goroutine's life after its first start. The interval from creation to first
+start is therefore left out there; it is reported separately as
+``start_latency``. A goroutine ID that is re-created (cgo callbacks leave and
+re-enter NotExist) has one life in the toolchain's summary, its last
+incarnation's: the waits of earlier incarnations count nothing, and when the
+last one never ran its life starts at time 0.
 Other accounting (runnable count, blocked time, utilisation) covers the whole
 window: states first seen in a status event are back-dated to the trace
 start, as the toolchain's summary does, and open intervals close at the end.
@@ -48,6 +52,8 @@ __all__ = [
     "compute_metrics",
 ]
 
+#: No start (yet) in an incarnation: later than any trace time.
+_NEVER = np.iinfo(np.int64).max
 _RUNNABLE, _RUNNING, _WAITING, _SYSCALL, _NOTEXIST, _UNDET = (
     F.GS_RUNNABLE, F.GS_RUNNING, F.GS_WAITING, F.GS_SYSCALL, F.GS_NOTEXIST, F.GS_UNDETERMINED)
 TOP_STACKS = 5
@@ -277,8 +283,12 @@ class _Accumulator:
         self.last = 0
         self.runnable = 0
         self.hist: dict[int, int] = {}  # runnable count -> ns
-        self.sched: list[np.ndarray] = []  # per generation: waits counted like -pprof=sched
-        self.sched_stack: list[np.ndarray] = []  # their stack indexes
+        # Per generation, every closed runnable interval: goroutine, start, end and stack index;
+        # which of them count is decided at the end (see _sched_waits).
+        self.waits: list[tuple[np.ndarray, ...]] = []
+        # Per goroutine ID seen (sorted): its latest incarnation's birth, first start (or _NEVER)
+        # and end (or -1); one entry an ID, however many generations it lives through.
+        self.l_gid = self.l_born = self.l_run = self.l_end = np.zeros(0, dtype=np.int64)
         self.creation: list[np.ndarray] = []
         self.stack_index: dict[tuple[int, ...], int] = {(): 0}  # PCs -> index
         self.busy: dict[int, int] = {}
@@ -298,6 +308,7 @@ class _Accumulator:
         # open goroutine states carried between generations
         empty = np.zeros(0, dtype=np.int64)
         self.c_gid = self.c_state = self.c_since = self.c_extra = empty
+        self.c_born = empty
         self.c_started = self.c_fresh = np.zeros(0, dtype=bool)
 
     def feed(self, og: OrderedGeneration) -> None:
@@ -376,9 +387,14 @@ class _Accumulator:
         a_extra = np.concatenate((self.c_extra, extra))
         a_run = np.concatenate((self.c_started, running))
         a_fresh = np.concatenate((self.c_fresh, (frm == _NOTEXIST) & (to == _RUNNABLE)))
+        # An incarnation of a goroutine ID begins where it leaves NotExist (or is first seen); carried
+        # rows bring theirs. The ID can be re-created (cgo callbacks: NotExist -> Syscall, again and again).
+        a_born = np.concatenate((self.c_born, t))
+        a_has_born = np.concatenate((np.ones(self.c_gid.size, dtype=bool), (frm == _NOTEXIST) | undet))
         n = a_gid.size
         order = _group_order(a_gid)
-        a_gid, a_to, a_t, a_extra, a_run, a_fresh = (x[order] for x in (a_gid, a_to, a_t, a_extra, a_run, a_fresh))
+        a_gid, a_to, a_t, a_extra, a_run, a_fresh, a_born, a_has_born = (
+            x[order] for x in (a_gid, a_to, a_t, a_extra, a_run, a_fresh, a_born, a_has_born))
         n = a_gid.size
         if n == 0:
             self._keep_frames(og)
@@ -387,6 +403,11 @@ class _Accumulator:
         first[1:] = a_gid[1:] != a_gid[:-1]
         last = np.ones(n, dtype=bool)
         last[:-1] = first[1:]
+        # Each row's incarnation: the latest birth at or before it in its group (a group's first row
+        # always has one, unless the trace is corrupt: then the window start stands in).
+        has = a_has_born | first
+        a_born = np.where(a_has_born, a_born, np.where(first, start, 0))
+        a_born = a_born[np.maximum.accumulate(np.where(has, np.arange(n), 0))]
         # started[i]: the goroutine ran at or before row i (carried rows bring their flag).
         cum = np.cumsum(a_run)
         group_start = np.maximum.accumulate(np.where(first, np.arange(n), 0))
@@ -401,12 +422,16 @@ class _Accumulator:
             b = np.bincount(p + 1, weights=dur[sel])
             for k in np.flatnonzero(b).tolist():
                 self.busy[k - 1] = self.busy.get(k - 1, 0) + int(b[k])
-        # Runnable: scheduling latency once started (as -pprof=sched), else creation wait.
+        # Runnable: every closed wait is a candidate for the scheduling latency (decided at the end,
+        # as -pprof=sched does); the wait from creation to first start is also the start latency.
         sel = closed & (a_to == _RUNNABLE)
-        lat = sel & started
-        if lat.any():
-            self.sched.append(dur[lat])
-            self.sched_stack.append(a_extra[lat])
+        if sel.any():
+            self.waits.append((a_gid[sel], a_t[sel], a_t[sel] + dur[sel], a_extra[sel]))
+        seg = first.copy()
+        seg[1:] |= a_born[1:] != a_born[:-1]
+        at = np.flatnonzero(seg)
+        self._note_lives(a_gid[at], a_born[at], np.minimum.reduceat(np.where(a_to == _RUNNING, a_t, _NEVER), at),
+                         np.maximum.reduceat(np.where(a_to == _NOTEXIST, a_t, -1), at))
         cw = sel & ~started & a_fresh
         if cw.any():
             self.creation.append(dur[cw])
@@ -422,6 +447,7 @@ class _Accumulator:
         self.c_state = a_to[open_]
         self.c_since = a_t[open_]
         self.c_extra = a_extra[open_]
+        self.c_born = a_born[open_]
         self.c_started = started[open_]
         self.c_fresh = a_fresh[open_] & ~started[open_]
         self._keep_frames(og)
@@ -503,6 +529,50 @@ class _Accumulator:
             if s0 is not None:
                 self.stw_ns += t - s0
 
+    def _note_lives(self, gid: np.ndarray, born: np.ndarray, run: np.ndarray, fin: np.ndarray) -> None:
+        """Fold one generation's incarnations (sorted by goroutine, then birth) into the per-ID record."""
+        last = np.ones(gid.size, dtype=bool)
+        last[:-1] = gid[1:] != gid[:-1]
+        gid, born, run, fin = gid[last], born[last], run[last], fin[last]  # each ID's latest incarnation here
+        n = self.l_gid.size
+        pos = np.searchsorted(self.l_gid, gid)
+        found = pos < n
+        found[found] = self.l_gid[pos[found]] == gid[found]
+        k = pos[found]
+        b, r, f = born[found], run[found], fin[found]
+        same, newer = b == self.l_born[k], b > self.l_born[k]
+        self.l_run[k] = np.where(same, np.minimum(self.l_run[k], r), np.where(newer, r, self.l_run[k]))
+        self.l_end[k] = np.where(same, np.maximum(self.l_end[k], f), np.where(newer, f, self.l_end[k]))
+        self.l_born[k] = np.where(newer, b, self.l_born[k])
+        new = ~found
+        if new.any():
+            cols = [np.concatenate((old, x[new])) for old, x in
+                    ((self.l_gid, gid), (self.l_born, born), (self.l_run, run), (self.l_end, fin))]
+            order = np.argsort(cols[0], kind="stable")
+            self.l_gid, self.l_born, self.l_run, self.l_end = (c[order] for c in cols)
+
+    def _sched_waits(self, end: int) -> tuple[np.ndarray, np.ndarray]:
+        """The waits ``go tool trace -pprof=sched`` counts, and their stack indexes.
+
+        The toolchain keeps one summary per goroutine ID, the last incarnation's
+        (internal/trace summary: leaving NotExist makes a new one), and counts
+        each runnable interval by its overlap with that incarnation's life from
+        its first start (or from time 0 when it never ran) to its end (or the
+        trace's end). So the wait before a goroutine's first start counts
+        nothing, and neither do the waits of an ID's earlier incarnations.
+        """
+        none = np.zeros(0, dtype=np.int64)
+        if not self.waits:
+            return none, none
+        w_gid, w_t0, w_t1, w_stack = (np.concatenate(c) for c in zip(*self.waits, strict=True))
+        lo = np.where(self.l_run == _NEVER, 0, self.l_run)
+        hi = np.where(self.l_end < 0, end, self.l_end)
+        # Every waiting goroutine has a record (its wait's rows were noted in the same generation).
+        k = np.searchsorted(self.l_gid, w_gid)
+        overlap = np.minimum(w_t1, hi[k]) - np.maximum(w_t0, lo[k])
+        counted = overlap > 0
+        return overlap[counted].astype(np.int64), w_stack[counted]
+
     def finish(self, version: int) -> TraceMetrics:
         start = self.start or 0
         end = self.last
@@ -520,11 +590,10 @@ class _Accumulator:
         runnable = _weighted_stats(self.hist)
         per_p = RunnableStats(*(x / procs_n for x in (runnable.mean, runnable.p50, runnable.p95, runnable.p99,
                                                       runnable.max)))
-        sched = np.concatenate(self.sched) if self.sched else np.zeros(0, dtype=np.int64)
+        sched, idx = self._sched_waits(end)
         base = LatencyStats.of(sched)
         top_stacks: tuple[StackLatency, ...] = ()
         if sched.size:
-            idx = np.concatenate(self.sched_stack)
             totals = np.bincount(idx, weights=sched)
             counts = np.bincount(idx)
             by_index = {i: pcs for pcs, i in self.stack_index.items()}

@@ -31,7 +31,7 @@ import re
 import statistics
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -91,7 +91,11 @@ class MetricBaseline:
         for i, v in enumerate(self.values):
             if isinstance(v, bool) or not isinstance(v, numbers.Real):
                 raise BaselineError(f"baseline round {i} is {v!r}, not a number")
-            v = int(v) if isinstance(v, numbers.Integral) else float(v)
+            try:
+                v = int(v) if isinstance(v, numbers.Integral) else float(v)
+                float(v)  # a measurement is a float: an integer beyond float range is not one
+            except (OverflowError, ValueError):
+                raise BaselineError(f"baseline round {i} is out of the range of a float; not a measurement") from None
             if isinstance(v, float) and not math.isfinite(v):
                 raise BaselineError(f"baseline round {i} is {v!r}; only finite values can be stored")
             clean.append(v)
@@ -212,6 +216,8 @@ def read_baseline_file(path: Path) -> dict[str, TestBaseline]:
     except (json.JSONDecodeError, ValueError) as exc:
         where = f"line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else "somewhere"
         raise _corrupt(path, f"not valid JSON ({getattr(exc, 'msg', exc)} at {where})") from None
+    except RecursionError:
+        raise _corrupt(path, "its JSON is nested too deeply to be a baseline file") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         got = data.get("format") if isinstance(data, dict) else type(data).__name__
         raise BaselineError(
@@ -230,6 +236,19 @@ def read_baseline_file(path: Path) -> dict[str, TestBaseline]:
     if not isinstance(tests, dict):
         raise _corrupt(path, '"tests" is missing or not an object')
     return {nodeid: _test_from_json(path, nodeid, entry) for nodeid, entry in tests.items()}
+
+
+def _fits_float(v: int) -> bool:
+    try:
+        float(v)
+    except OverflowError:
+        return False
+    return True
+
+
+def _short(v: Any) -> str:
+    text = repr(v) if not isinstance(v, (dict, list)) else f"a JSON {'object' if isinstance(v, dict) else 'array'}"
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _corrupt(path: Path, what: str) -> BaselineError:
@@ -253,7 +272,10 @@ def _test_from_json(path: Path, nodeid: str, entry: Any) -> TestBaseline:
             raise _corrupt(path, f'{where} has unit {unit!r} / worse {worse!r} (expected a string / "higher" or "lower")')
         for i, v in enumerate(m["values"]):
             if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise _corrupt(path, f"{where}.values[{i}] is {v!r}, not a number")
+                raise _corrupt(path, f"{where}.values[{i}] is {_short(v)}, not a number")
+            if isinstance(v, int) and not _fits_float(v):
+                raise _corrupt(path, f"{where}.values[{i}] is an integer of {len(str(abs(v)))} digits, beyond any "
+                               "measurement (and beyond a float)")
         metrics[name] = MetricBaseline(tuple(m["values"]), unit, worse)
     env = entry.get("environment")
     if env is not None and not isinstance(env, dict):
@@ -444,7 +466,10 @@ class BaselineStore:
     def _write(self, path: Path, tests: Mapping[str, TestBaseline]) -> None:
         """Replace ``path`` atomically with ``tests`` (delete it when empty). Caller holds the lock."""
         if not tests:
-            path.unlink(missing_ok=True)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:
+                raise BaselineError(f"cannot remove the emptied baseline file {path}: {exc.strerror or exc}") from None
             self._sync_dir()
             return
         data = dumps(dict(sorted(tests.items()))).encode("utf-8")
@@ -455,8 +480,15 @@ class BaselineStore:
                 fh.flush()
                 _fsync(fh.fileno())
             os.replace(tmp, path)
+        except OSError as exc:
+            _unlink_quietly(tmp)
+            kept = "the previous file is unchanged" if path.exists() else "no file was written"
+            raise BaselineError(
+                f"cannot write the baseline file {path}: {exc.strerror or exc} ({kept}); free disk space or make "
+                f"{self.root} writable, then run pytest --goperf-update-baselines again"
+            ) from None
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            _unlink_quietly(tmp)
             raise
         self._sync_dir()
 
@@ -476,7 +508,13 @@ class BaselineStore:
     def _sweep_temporaries(self) -> None:
         """Remove temporary files of writers that died; under the lock no live writer has one."""
         for p in self.root.glob(".*.tmp"):
-            p.unlink(missing_ok=True)
+            _unlink_quietly(p)
+
+
+def _unlink_quietly(path: Path) -> None:
+    """Remove a temporary file; one that cannot be removed now is swept by the next writer."""
+    with suppress(OSError):
+        path.unlink(missing_ok=True)
 
 
 def diff(a: BaselineStore, b: BaselineStore) -> list[BaselineDiff]:

@@ -182,6 +182,8 @@ def _add_triage(sub: SubParsers) -> None:
     p.add_argument("--fail-on", choices=("warning", "error", "never"), default="error",
                    help="exit 1 when a finding reaches this level (default error)")
     p.add_argument("--html", metavar="PATH", help="also write the self-contained HTML report here")
+    p.add_argument("--allow-remote", action="store_true",
+                   help="allow a URL whose host is not a loopback address (e.g. a container reached by name)")
     p.add_argument("--json", action="store_true", help="print the result as JSON (keys in docs/triage.md)")
     p.set_defaults(handler=run)
 

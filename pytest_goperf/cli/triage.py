@@ -8,9 +8,11 @@ window and a saved one take the same path.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
+from ..config import check_service_url
 from ..errors import ConfigError
 from ..runtime.capture import CaptureOptions, capture_folder
 from ..runtime.pprof import PprofAccess, expand_env
@@ -49,9 +51,10 @@ def run_triage_command(args: argparse.Namespace) -> int:
     from ..runtime.identify import identify, with_main_module
 
     target: str = args.target
-    if target.startswith(("http://", "https://")):
-        if args.max_mb <= 0 or args.timeout <= 0:
-            raise ConfigError("--max-mb and --timeout must be positive")
+    if "://" in target:
+        check_service_url(target, "goperf triage URL", allow_remote=args.allow_remote, option="--allow-remote")
+        if not all(math.isfinite(v) and v > 0 for v in (args.max_mb, args.timeout)):
+            raise ConfigError("--max-mb and --timeout must be positive, finite numbers")
         limit = int(args.max_mb * (1 << 20))
         options = CaptureOptions(goroutine_profile=True, leak_profile=True, request_timeout=args.timeout,
                                  max_bytes=limit, max_dump_bytes=limit, strict=False)
@@ -60,7 +63,7 @@ def run_triage_command(args: argparse.Namespace) -> int:
                 line.phase(message, args.seconds + 1 if "window" in message else None)
 
             folder = capture_folder(target, Path(args.out), seconds=args.seconds, options=options,
-                                    progress=say, access=access_from_args(args)).directory
+                                    progress=say, access=access_from_args(args), allow_remote=args.allow_remote).directory
         print(f"goperf: saved in {folder}", file=sys.stderr)
     else:
         folder = Path(target)

@@ -443,12 +443,43 @@ def _mwu_p(x: np.ndarray, y: np.ndarray, alternative: str) -> float:
         # matters to the simulations that check the gate.
         u = int(np.count_nonzero(np.subtract.outer(x, y) > 0))
         return _u_sf(u if alternative == "greater" else x.size * y.size - u, x.size, y.size)
+    if ties and min(x.size, y.size) < 2:
+        # scipy's permutation test needs two rounds a side; with one, its few splits are counted here.
+        return _mwu_p_enumerated(x, y, alternative)
     if ties and splits <= _EXACT_SPLITS:
         method: Any = _sp.PermutationMethod(n_resamples=np.inf)
     else:
         method = "asymptotic"
     res = _sp.mannwhitneyu(x, y, alternative=alternative, method=method)
     return float(min(1.0, max(0.0, res.pvalue)))
+
+
+def _mwu_p_enumerated(x: np.ndarray, y: np.ndarray, alternative: str) -> float:
+    """The exact permutation p of U (ties count one half) over every split of the pooled rounds.
+
+    What scipy's ``PermutationMethod(n_resamples=inf)`` computes, for the small
+    samples (one round on a side) that it refuses.
+    """
+    from itertools import combinations
+
+    pooled = np.concatenate([x, y])
+    n = pooled.size
+
+    def u_of(xs: np.ndarray, ys: np.ndarray) -> float:
+        diff = np.subtract.outer(xs, ys)
+        return float(np.count_nonzero(diff > 0) + 0.5 * np.count_nonzero(diff == 0))
+
+    observed = u_of(x, y)
+    hits = total = 0
+    index = np.arange(n)
+    for chosen in combinations(range(n), x.size):
+        mask = np.zeros(n, dtype=bool)
+        mask[list(chosen)] = True
+        u = u_of(pooled[index[mask]], pooled[index[~mask]])
+        total += 1
+        if (u >= observed - 1e-9) if alternative == "greater" else (u <= observed + 1e-9):
+            hits += 1
+    return hits / total
 
 
 # --------------------------------------------------------------------------
@@ -458,6 +489,9 @@ def _mwu_p(x: np.ndarray, y: np.ndarray, alternative: str) -> float:
 def _check_values(values: Sequence[float], what: str, policy: ComparisonPolicy) -> np.ndarray:
     try:
         arr = np.asarray(values, dtype=float).ravel()
+    except OverflowError:
+        raise StatsError(f"metric {policy.name!r}: a {what} value is an integer beyond the range of a float; "
+                         "every round must be a finite number") from None
     except (TypeError, ValueError):
         raise StatsError(f"metric {policy.name!r}: {what} values must be numbers, got {values!r}") from None
     bad = ~np.isfinite(arr)

@@ -112,6 +112,15 @@ _UNAVAILABLE: Final = "\tgoroutine running on other thread; stack unavailable"
 _CRASH_MESSAGE_RE: Final = re.compile(r"panic: |fatal error: |SIG[A-Z0-9]+: ")
 _EXIT_STATUS_RE: Final = re.compile(r"\nexit status \d+\n*\Z")  # appended by `go run`
 _NON_GO_RE: Final = re.compile(r"non-Go function at pc=0x[0-9a-f]+$")
+#: What the runtime prints inside a goroutine's traceback when unwinding goes wrong
+#: (runtime/traceback.go): "runtime: g 5: unexpected return pc for F called from 0x..",
+#: other "runtime: ..." notes, "stack: frame={sp:.., fp:..} stack=[..)" and its hex dump
+#: (a column header, "ADDR: WORDS  ASCII" lines, "   ^ <func+0x..>" / "^ SP" markers).
+#: Skipped, so the goroutines of such a crash log are kept.
+_DIAGNOSTIC_RE: Final = re.compile(
+    r"runtime: |stack: frame=\{|[0-9a-f]{8,16}: |\s+\^ |\s+[0-9a-f] [0-9a-f] [0-9a-f] [0-9a-f]  [0-9a-f] "
+)
+_DIAGNOSTIC_FIRST: Final = frozenset("rs 0123456789abcdef")
 
 #: debug=1 profile header and lines (runtime/pprof printCountProfile).
 PROFILE_HEADER_RE: Final = re.compile(r"(goroutine|goroutineleak) profile: total (\d+)$")
@@ -400,6 +409,9 @@ class _Parser:
                 break
             if c == "\t" or not ln:
                 raise _LineError(i, "expected a function line 'pkg.func(args)'", ln)
+            if c in _DIAGNOSTIC_FIRST and _DIAGNOSTIC_RE.match(ln):
+                i += 1  # the runtime's own diagnostics inside a traceback (bad return PC, stack hex dump)
+                continue
             paren = ln.rfind("(")
             if paren > 0 and ln[-1] == ")":
                 if i + 1 >= n:

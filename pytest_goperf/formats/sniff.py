@@ -40,5 +40,7 @@ def sniff(data: bytes) -> Kind | None:
     from .profile._decode import (
         looks_like_profile,  # Go writes protobuf fields in any order
     )
+    from .profile._legacy import legacy_kind
 
-    return "profile" if looks_like_profile(data) else None
+    # A legacy (pre-protobuf) profile goes to the profile reader, which refuses it by name.
+    return "profile" if looks_like_profile(data) or legacy_kind(data) is not None else None

@@ -6,13 +6,14 @@ them into pre-encoded request bytes once, before the first send.
 
 from __future__ import annotations
 
-import ipaddress
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, TypeAlias, Union
 from urllib.parse import urlsplit
 
+from ..config import check_service_url
+from ..config import is_loopback as is_loopback  # re-exported: one loopback rule for the whole package
 from ..errors import ConfigError
 
 #: Methods whose requests carry a Content-Length even with an empty body.
@@ -200,22 +201,12 @@ class Target:
 
         :raises ConfigError: not an ``http://`` URL, or a non-loopback host.
         """
-        try:
-            parts = urlsplit(url)
-            port = parts.port
-        except ValueError as exc:
-            raise ConfigError(f"load target {url!r} is not a valid URL: {exc}") from None
-        if parts.scheme != "http":
-            hint = " (the load engine speaks plain HTTP/1.1 only)" if parts.scheme == "https" else ""
-            raise ConfigError(f"load target {url!r} must be an http:// URL{hint}")
-        host = parts.hostname
-        if not host:
-            raise ConfigError(f"load target {url!r} has no host")
-        if not allow_remote and not is_loopback(host):
-            raise ConfigError(
-                f"load target {url!r}: host {host!r} is not a loopback address (127.0.0.0/8, ::1, localhost); "
-                "goperf loads only local services unless allow_remote=True (--allow-remote) is given"
-            )
+        if url.startswith("https://"):
+            raise ConfigError(f"load target {url!r} must be an http:// URL (the load engine speaks plain HTTP/1.1 only)")
+        check_service_url(url, "load target", allow_remote=allow_remote, option="allow_remote=True (--allow-remote)")
+        parts = urlsplit(url)
+        port = parts.port
+        host = parts.hostname or ""
         netloc_host = f"[{host}]" if ":" in host else host
         port = port or 80
         host_header = netloc_host if port == 80 else f"{netloc_host}:{port}"
@@ -225,15 +216,3 @@ class Target:
         """A GET of the URL's own path and query (used when no scenario is given)."""
         path = (self.prefix or "/") + (f"?{self.query}" if self.query else "")
         return Request("GET", path)
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is ``localhost`` or a literal loopback address (no DNS lookup)."""
-    if host.lower() in ("localhost", "localhost."):
-        return True
-    try:
-        addr = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    mapped = getattr(addr, "ipv4_mapped", None)  # ::ffff:127.0.0.1 is IPv4 loopback too
-    return addr.is_loopback or (mapped is not None and mapped.is_loopback)

@@ -90,7 +90,8 @@ def go_service(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFac
     config = services.config
     if config.url:
         service = GoService(config.url, config.pprof_url, leak_policy=leak_policy(config),
-                            main_module=config.main_module, pprof_access=access_from_config(config))
+                            main_module=config.main_module, pprof_access=access_from_config(config),
+                            allow_remote=config.allow_remote)
         service.pprof.check_enabled()
         yield service
         service.stop()

@@ -16,6 +16,7 @@ stores the measurements instead of judging them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass, replace
@@ -191,16 +192,28 @@ class GatePlugin:
         failed = self.errors and not (self.base is not None and self.errors == [self.base.error])
         if failed and session.exitstatus == 0:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        # The verdicts are in hand: a report that cannot be written is an error beside them, not instead of them.
         report_path = self.config.getoption("goperf_report")
         if report_path and self.evaluation is not None:
-            _write_atomically(Path(report_path), json.dumps(self.evaluation.to_json(), indent=2, sort_keys=True) + "\n")
+            try:
+                _write_atomically(Path(report_path), json.dumps(self.evaluation.to_json(), indent=2, sort_keys=True) + "\n")
+            except OSError as exc:
+                self._write_failed(f"cannot write the --goperf-report file {report_path}: {exc.strerror or exc}", session)
         if os.environ.get("GITHUB_ACTIONS") == "true":
             summary = os.environ.get("GITHUB_STEP_SUMMARY")
             if summary and self.evaluation is not None:
                 from ..report.markdown import markdown_summary
 
-                with open(summary, "a", encoding="utf-8") as fh:
-                    fh.write(markdown_summary(self.evaluation))
+                try:
+                    with open(summary, "a", encoding="utf-8") as fh:
+                        fh.write(markdown_summary(self.evaluation))
+                except OSError as exc:
+                    self._write_failed(f"cannot append to GITHUB_STEP_SUMMARY {summary}: {exc.strerror or exc}", session)
+
+    def _write_failed(self, message: str, session: pytest.Session) -> None:
+        self.errors.append(message)
+        if session.exitstatus == 0:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def _annotations(self) -> list[str]:
         """GitHub Actions ``::error`` commands for leaks and regressions (each on a line of its own)."""
@@ -245,5 +258,10 @@ class GatePlugin:
 def _write_atomically(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise

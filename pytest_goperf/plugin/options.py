@@ -15,6 +15,11 @@ def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("goperf", "Go service performance and goroutine-leak testing")
     group.addoption("--goperf-url", metavar="URL", help="attach to a service already running at URL instead of building one")
     group.addoption("--goperf-pprof-url", metavar="URL", help="base URL of its /debug/pprof/ when it differs from --goperf-url")
+    group.addoption(
+        "--goperf-allow-remote", action="store_true", default=None,
+        help="allow --goperf-url/--goperf-pprof-url hosts that are not loopback, e.g. a container reached by name "
+        "([tool.goperf] allow_remote)",
+    )
     group.addoption("--goperf-package", metavar="DIR", help="directory of the Go main package to build ([tool.goperf] package)")
     group.addoption("--goperf-binary", metavar="PATH",
                     help="start this prebuilt executable instead of building a package ([tool.goperf] binary)")
@@ -68,6 +73,7 @@ def overrides(config: pytest.Config) -> dict[str, Any]:
     return {
         "url": config.getoption("goperf_url"),
         "pprof_url": config.getoption("goperf_pprof_url"),
+        "allow_remote": config.getoption("goperf_allow_remote"),
         "package": config.getoption("goperf_package"),
         "binary": config.getoption("goperf_binary"),
         "main_module": config.getoption("goperf_main_module"),

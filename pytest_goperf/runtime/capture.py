@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..config import check_service_url
 from ..errors import ConfigError, PprofError
 from ..formats.sniff import Kind, sniff
 from ..formats.window import RawWindow, WindowFiles
@@ -272,15 +273,20 @@ def capture_folder(
     options: CaptureOptions = TRIAGE_CAPTURE,
     progress: Callable[[str], None] | None = None,
     access: PprofAccess | None = None,
+    allow_remote: bool = False,
 ) -> SavedWindow:
     """Capture one window of the service whose pprof base URL is ``url`` into a new folder under ``parent``.
 
-    :raises ConfigError: ``seconds`` is not in (0, 60].
+    ``url`` must name a loopback host unless ``allow_remote``.
+
+    :raises ConfigError: ``seconds`` is not in (0, 60], or ``url`` is not an
+        http(s) URL of a loopback host (without ``allow_remote``).
     :raises PprofError: the service cannot be reached at all (no start dump).
     """
     if not (0 < seconds <= MAX_TRIAGE_SECONDS):
         raise ConfigError(f"--seconds must be between 0 and {MAX_TRIAGE_SECONDS:g} (a bounded window), got {seconds!r}")
-    client = PprofClient(url, access=access)
+    check_service_url(url, "the service URL", allow_remote=allow_remote, option="allow_remote=True (--allow-remote)")
+    client = PprofClient(url, access=access, allow_remote=allow_remote)
     try:
         raw = capture_window(client, seconds=seconds, options=options, progress=progress, source=client.base_url)
     finally:

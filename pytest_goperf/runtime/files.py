@@ -10,6 +10,7 @@ the same code as a live one. Files captured by hand (``curl -o x
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -127,8 +128,8 @@ def load_window(path: Path) -> RawWindow:
             try:
                 loaded = json.loads(data)
                 meta = loaded if isinstance(loaded, dict) else {}
-            except ValueError:
-                notes.append(f"{p.name} is not JSON; ignored")
+            except (ValueError, RecursionError):
+                notes.append(f"{p.name} is not JSON (or nested too deeply); ignored")
             continue
         if role == "load":
             continue  # a summary only; the analysis does not need it
@@ -162,22 +163,33 @@ def load_window(path: Path) -> RawWindow:
     found_errors = meta.get("errors")
     errors: dict[str, Any] = found_errors if isinstance(found_errors, dict) else {}
     for failed, message in sorted(errors.items()):
+        message = message if isinstance(message, str) else "(not recorded as text)"
         what = "CPU profile" if failed == "cpu_profile" else str(failed).replace("_", " ")
         notes.append(f"the {what} was not captured: {message}")
     marked = meta.get("end_dump_marked")
     if not isinstance(marked, bool):  # folders of earlier releases: marked when the leak profile was served
         marked = "leak_profile" in found
-    seconds = meta.get("seconds")
-    started = meta.get("started_at")
     cpu_ns = meta.get("process_cpu_ns")
     return RawWindow(
-        seconds=float(seconds) if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) else None,
-        started_at=float(started) if isinstance(started, (int, float)) and not isinstance(started, bool) else None,
+        seconds=_finite(meta.get("seconds")),
+        started_at=_finite(meta.get("started_at")),
         source=str(path),
-        errors={str(k): str(v) for k, v in errors.items()},
+        errors={str(k): v if isinstance(v, str) else "(not recorded as text)" for k, v in errors.items()},
         names=names,
         notes=tuple(notes),
         end_dump_marked=marked,
         process_cpu_ns=cpu_ns if isinstance(cpu_ns, int) and not isinstance(cpu_ns, bool) else None,
         **found,  # type: ignore[arg-type]
     )
+
+
+def _finite(value: Any) -> float | None:
+    """A number from window.json, or None when it is missing, not a number, or not finite."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        f = float(value)
+    except OverflowError:
+        return None
+    return f if math.isfinite(f) else None
+

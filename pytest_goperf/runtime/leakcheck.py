@@ -36,10 +36,11 @@ class LeakCheck:
         settle_timeout: float | None = None,
         use_leak_profile: bool = True,
         artifacts_dir: Path | str | None = None,
+        allow_remote: bool = False,
     ) -> None:
         self._service: GoService | None
         if isinstance(service, str):
-            self._pprof = PprofClient(service)
+            self._pprof = PprofClient(service, allow_remote=allow_remote)
             self._service = None
         elif isinstance(service, PprofClient):
             self._pprof, self._service = service, None
@@ -134,6 +135,7 @@ def assert_no_goroutine_leak(
     settle_timeout: float | None = None,
     use_leak_profile: bool = True,
     artifacts_dir: Path | str | None = None,
+    allow_remote: bool = False,
 ) -> LeakCheck:
     """Fail if goroutines started inside the ``with`` block outlive it.
 
@@ -144,7 +146,8 @@ def assert_no_goroutine_leak(
     project's rules from ``[tool.goperf.leak] ignore``. New goroutines get
     ``settle_timeout`` seconds to finish (polled with backoff; default: the
     project's ``settle_timeout``, else :data:`~pytest_goperf.config.DEFAULT_SETTLE_TIMEOUT`). Dumps of a failing check are kept in
-    ``artifacts_dir`` (a temporary folder when not given)::
+    ``artifacts_dir`` (a temporary folder when not given). A URL must name a
+    loopback host unless ``allow_remote``::
 
         with assert_no_goroutine_leak(go_service):
             go_service.client.get("/work")
@@ -155,4 +158,5 @@ def assert_no_goroutine_leak(
         settle_timeout=settle_timeout,
         use_leak_profile=use_leak_profile,
         artifacts_dir=artifacts_dir,
+        allow_remote=allow_remote,
     )

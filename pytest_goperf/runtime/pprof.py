@@ -35,6 +35,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 
+from ..config import check_service_url
 from ..errors import ConfigError, PprofError
 
 if TYPE_CHECKING:
@@ -135,10 +136,15 @@ Params = Mapping[str, "str | int | float"]
 
 
 class PprofClient:
-    """Fetches profiles and dumps from ``base_url`` + ``/debug/pprof/...``."""
+    """Fetches profiles and dumps from ``base_url`` + ``/debug/pprof/...``.
+
+    ``base_url`` must be an http(s) URL of a loopback host unless ``allow_remote``
+    (e.g. a service in a container reached by name); otherwise :class:`ConfigError`.
+    """
 
     def __init__(self, base_url: str, *, timeout: float = 30.0, max_bytes: int = DEFAULT_MAX_BYTES,
-                 access: PprofAccess | None = None) -> None:
+                 access: PprofAccess | None = None, allow_remote: bool = False) -> None:
+        check_service_url(base_url, "the pprof URL", allow_remote=allow_remote, option="allow_remote=True")
         url, self.access = _split_credentials(base_url.rstrip("/"), access or PprofAccess())
         #: The base URL, without credentials.
         self.base_url = url
@@ -202,14 +208,20 @@ class PprofClient:
         url = self.url_of(name)
         limit = self.max_bytes if max_bytes is None else max_bytes
         wait = self.timeout if timeout is None else timeout
+        binary = _is_binary(name, params)
+        size = -1  # bytes of the body received; -1 until the service has answered
         try:
             with self._client.stream("GET", url, params=dict(params or {}), timeout=wait) as resp:
                 if resp.status_code != 200:
                     body = self.redact(resp.read()[:300].decode("utf-8", "replace").strip())
                     raise _status_error(url, resp.status_code, body)
+                if binary and "html" in resp.headers.get("content-type", "").lower():
+                    raise _html_error(url, resp.read()[:200])
                 chunks: list[bytes] = []
                 size = 0
                 for chunk in resp.iter_bytes():
+                    if binary and size == 0 and _looks_like_html(chunk):
+                        raise _html_error(url, chunk[:200])
                     size += len(chunk)
                     if size > limit:
                         raise PprofError(
@@ -220,10 +232,20 @@ class PprofClient:
                     chunks.append(chunk)
                 return b"".join(chunks)
         except httpx.TimeoutException:
+            if size >= 0:
+                raise PprofError(
+                    f"{url} stopped sending after {size} bytes of its answer and sent nothing more for {wait:g} s: "
+                    "the service may be stuck or overloaded", status=200, url=url,
+                ) from None
             raise PprofError(
                 f"{url} did not answer within {wait:g} s: the service may be overloaded or stuck", url=url
             ) from None
         except httpx.HTTPError as exc:
+            if size >= 0:
+                raise PprofError(self.redact(
+                    f"the connection to {url} was cut after {size} bytes of its answer ({exc}): the service "
+                    "closed it or died while sending; check its log, then capture again"), status=200, url=url,
+                ) from None
             raise PprofError(self.redact(_transport_message(url, exc)), url=url) from None
 
     def check_enabled(self) -> None:
@@ -279,6 +301,29 @@ def _transport_message(url: str, exc: httpx.HTTPError) -> str:
     if isinstance(exc, httpx.RemoteProtocolError) and url.startswith("http:"):
         return f"cannot reach {url}: {text}; if pprof is served over HTTPS, use an https:// URL"
     return f"cannot reach {url}: {text}; is the service running?"
+# Endpoints whose answer is text: the index, cmdline, symbol, and any ?debug=N > 0.
+_TEXT_ENDPOINTS = frozenset({"", "cmdline", "symbol"})
+
+
+def _is_binary(name: str, params: Params | None) -> bool:
+    """Whether ``name`` answers a protobuf profile or a trace (so an HTML page is a wrong answer)."""
+    debug = dict(params or {}).get("debug", 0)
+    return name not in _TEXT_ENDPOINTS and str(debug) in ("", "0")
+
+
+def _looks_like_html(head: bytes) -> bool:
+    start = head.lstrip()[:15].lower()
+    return start.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<?xml"))
+
+
+def _html_error(url: str, head: bytes) -> PprofError:
+    text = " ".join(head.decode("utf-8", "replace").split())[:120]
+    return PprofError(
+        f"{url} answered with an HTML page, not a profile or trace ({text!r}...): the URL probably reaches "
+        "another handler (a router's catch-all, a login or proxy page, the pprof index). Check --goperf-pprof-url "
+        "/ [tool.goperf] pprof_url, or that net/http/pprof's handlers are registered on this listener",
+        status=200, url=url,
+    )
 
 
 def _status_error(url: str, status: int, body: str) -> PprofError:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from ..analysis.leaks import LeakPolicy
+from ..config import DEFAULT_LOG_LIMIT, check_service_url
 from ..errors import (
     ConfigError,
     GoperfError,
@@ -35,6 +36,7 @@ from ..errors import (
     ServiceDiedError,
     ServiceStartError,
 )
+from .logcap import LogCap, read_tail
 from .pprof import PprofAccess, PprofClient
 
 if TYPE_CHECKING:
@@ -63,6 +65,8 @@ class ServiceSpec:
     #: separate pprof listener is then reached over HTTPS altogether.
     pprof_scheme: str = "http"
     pprof_access: PprofAccess | None = field(default=None, repr=False)
+    #: Bytes the log file may hold before its start is dropped (see :mod:`.logcap`; the last 256 KiB are always kept).
+    log_limit: int = DEFAULT_LOG_LIMIT
 
 
 def _free_port() -> int:
@@ -124,11 +128,15 @@ class GoService:
         leak_policy: LeakPolicy | None = None,
         main_module: str | None = None,
         pprof_access: PprofAccess | None = None,
+        allow_remote: bool = False,
     ) -> None:
+        if process is None:  # attached: the one place a user names the host
+            check_service_url(url, "the service URL", allow_remote=allow_remote, option="allow_remote=True")
         self.url = url.rstrip("/")
         self._process = process
         self._client: httpx.Client | None = None
-        self.pprof = PprofClient((pprof_url or url).rstrip("/"), access=pprof_access)
+        self.pprof = PprofClient((pprof_url or url).rstrip("/"), access=pprof_access,
+                                 allow_remote=allow_remote or process is not None)
         #: The pprof base URL, without credentials (they live in ``pprof.access``).
         self.pprof_url = self.pprof.base_url
         self.log_path = log_path
@@ -140,6 +148,8 @@ class GoService:
         self.leak_policy = leak_policy or LeakPolicy()
         self._main_module = main_module
         self._main_module_read = main_module is not None
+        #: Keeps the log file bounded while the process runs (None when attached).
+        self._log_cap: LogCap | None = None
 
     def __repr__(self) -> str:
         return f"<GoService {self.url} pid={self.pid}>"
@@ -192,13 +202,9 @@ class GoService:
 
     def log_tail(self, n: int = 40) -> str:
         """The last ``n`` lines of the service's log ("" when attached)."""
-        if self.log_path is None or not self.log_path.exists():
+        if self.log_path is None:
             return ""
-        with self.log_path.open("rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - 256 * 1024))
-            lines = fh.read().decode("utf-8", "replace").splitlines()
+        lines = read_tail(self.log_path).decode("utf-8", "replace").splitlines()
         return "\n".join(lines[-n:])
 
     def check_alive(self) -> None:
@@ -226,6 +232,13 @@ class GoService:
         proc = self._process
         if proc is None:
             return None
+        try:
+            return self._stop_process(proc)
+        finally:
+            if self._log_cap is not None:
+                self._log_cap.stop()
+
+    def _stop_process(self, proc: subprocess.Popen[bytes]) -> int:
         if proc.poll() is None:
             timeout = self.spec.stop_timeout if self.spec else 10.0
             try:
@@ -233,9 +246,9 @@ class GoService:
                 proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 _kill_group(proc)
-        self.stop_status = proc.wait()
+        status = self.stop_status = proc.wait()
         _live.pop(proc.pid, None)
-        return self.stop_status
+        return status
 
 
     def _adopt(self, other: GoService) -> None:
@@ -246,6 +259,7 @@ class GoService:
         self.pprof.close()
         self.url, self.pprof_url, self.argv = other.url, other.pprof_url, other.argv
         self._process, self.pprof, self.stop_status = other._process, other.pprof, None
+        self._log_cap, other._log_cap = other._log_cap, None
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -330,6 +344,7 @@ def start_service(
         _live[proc.pid] = proc
         service = GoService(url, pprof_url, process=proc, log_path=log_path, spec=spec, argv=argv,
                             go_version=go_version, leak_policy=leak_policy, pprof_access=spec.pprof_access)
+        service._log_cap = LogCap(log_path, spec.log_limit).start()
         try:
             _wait_ready(service, spec)
             return service

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Final
 
 from ...errors import ParseError
-from ._wire import read_varint
+from ._wire import WireError, read_varint
 
 MAGIC: Final = b"\xff Go buildinf:"
 HEADER_SIZE: Final = 32
@@ -71,9 +71,11 @@ def read_build_info(data: bytes) -> BuildInfo:
             "pass main_module= explicitly",
             where=f"byte offset {at}",
         )
+    pos = at + HEADER_SIZE
     try:
-        pos = at + HEADER_SIZE
         n, pos = read_varint(data, pos)
+        if pos + n > len(data):
+            raise IndexError
         version = data[pos : pos + n].decode("utf-8", "replace")
         pos += n
         n, pos = read_varint(data, pos)
@@ -81,7 +83,10 @@ def read_build_info(data: bytes) -> BuildInfo:
             raise IndexError
         modinfo = data[pos : pos + n].decode("utf-8", "replace")
     except IndexError:
-        raise ParseError("the Go build information is cut short", where=f"byte offset {at}") from None
+        raise ParseError("the Go build information is cut short (a length runs past the end of the data)",
+                         where=f"byte offset {at}") from None
+    except WireError as exc:
+        raise ParseError(f"the Go build information is malformed: {exc}", where=f"byte offset {exc.offset}") from None
     # The module text sits between two 16-byte sentinels (debug/buildinfo: "mod[len(mod)-17] == '\n'").
     if len(modinfo) >= 2 * SENTINEL_SIZE + 1 and modinfo[-SENTINEL_SIZE - 1] == "\n":
         modinfo = modinfo[SENTINEL_SIZE:-SENTINEL_SIZE]

@@ -8,12 +8,13 @@ reports *where* a file is broken, which generated code does not.
 
 from __future__ import annotations
 
-import gzip
 import zlib
+from typing import Final
 
 from ...errors import ProfileParseError
 from . import _format as F
-from ._model import Function, Label, Line, Location, Mapping, Profile, Sample, ValueType
+from ._legacy import legacy_kind
+from ._model import NO_FUNCTION, Function, Label, Line, Location, Mapping, Profile, Sample, ValueType
 from ._wire import (
     WireError,
     iter_fields,
@@ -31,6 +32,11 @@ _KEY_VALUE = (F.SAMPLE_VALUE << 3) | F.WT_VARINT
 _KEY_VALUE_PACKED = (F.SAMPLE_VALUE << 3) | F.WT_LEN
 _KEY_LABEL = (F.SAMPLE_LABEL << 3) | F.WT_LEN
 _ADVICE = "capture the profile again (was the download cut off?) or check that the file is a pprof profile"
+#: The most a profile may expand to when gunzipped. Real profiles are far smaller (a busy
+#: service's heap profile is a few MB): a file that expands beyond this is refused
+#: while it is being decompressed, so a gzip bomb costs at most this much memory.
+MAX_DECOMPRESSED: Final = 256 * 1024 * 1024
+_CHUNK = 1024 * 1024
 
 Span = tuple[int, int]
 
@@ -70,21 +76,61 @@ def looks_like_profile(data: bytes) -> bool:
     return not data[:8].isascii() or not data[:8].decode("ascii").isprintable()
 
 
-def decompress(data: bytes) -> bytes:
-    """The protobuf bytes of ``data``: gunzipped when it starts with the gzip magic."""
+def decompress(data: bytes, limit: int = MAX_DECOMPRESSED) -> bytes:
+    """The protobuf bytes of ``data``: gunzipped (in chunks, at most ``limit`` bytes) when it starts with the gzip magic.
+
+    :raises ProfileParseError: for an empty, truncated or corrupt gzip stream,
+        one that expands beyond ``limit``, or a legacy (pre-protobuf) profile.
+    """
     if not data:
         raise ProfileParseError(f"the profile is empty (0 bytes); {_ADVICE}")
-    if not data.startswith(F.GZIP_MAGIC):
-        return bytes(data)
-    try:
-        raw = gzip.decompress(data)
-    except EOFError:
+    raw = _gunzip(data, limit) if data.startswith(F.GZIP_MAGIC) else bytes(data)
+    if raw.lstrip()[:15].lower().startswith((b"<!doctype html", b"<html")):
         raise ProfileParseError(
-            f"the gzip stream ends before its end marker: the file is truncated; {_ADVICE}",
-            where=f"after byte {len(data)} of the gzip file",
-        ) from None
-    except (OSError, zlib.error) as exc:
-        raise ProfileParseError(f"the gzip stream is corrupt ({exc}); {_ADVICE}") from None
+            "this is an HTML page, not a pprof profile: the URL it came from reached another handler "
+            "(a catch-all route, a login or proxy page, the pprof index); fetch /debug/pprof/profile itself"
+        )
+    legacy = legacy_kind(raw)
+    if legacy is not None:
+        raise ProfileParseError(
+            f"legacy {legacy} profile format, not supported; capture with a current Go, from a /debug/pprof/ "
+            "endpoint without ?debug= (Go writes protobuf profiles since 1.9; ?debug=1 still serves the legacy text)"
+        )
+    return raw
+
+
+def _gunzip(data: bytes, limit: int) -> bytes:
+    out: list[bytes] = []
+    size = 0
+    rest = data
+    while rest:
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)  # one gzip member (Go writes one; others may concatenate)
+        pending = rest
+        try:
+            while True:
+                chunk = d.decompress(pending, _CHUNK)
+                size += len(chunk)
+                if size > limit:
+                    raise ProfileParseError(
+                        f"the gzip stream expands beyond {limit // (1024 * 1024)} MiB, more than any real profile "
+                        "holds (a gzip bomb, or not a profile); goperf stops reading it there",
+                        where=f"gzip file of {len(data)} bytes",
+                    )
+                out.append(chunk)
+                pending = d.unconsumed_tail
+                if d.eof or (not pending and not chunk):
+                    break
+        except zlib.error as exc:
+            raise ProfileParseError(f"the gzip stream is corrupt ({exc}); {_ADVICE}") from None
+        if not d.eof:
+            raise ProfileParseError(
+                f"the gzip stream ends before its end marker: the file is truncated; {_ADVICE}",
+                where=f"after byte {len(data)} of the gzip file",
+            )
+        rest = d.unused_data
+        if rest and not rest.startswith(F.GZIP_MAGIC):
+            break  # trailing bytes after the last member, as gzip(1) ignores them
+    raw = b"".join(out)
     if not raw:
         raise ProfileParseError(f"the gzip stream holds no data; {_ADVICE}")
     return raw
@@ -98,6 +144,7 @@ class _Decoder:
         self.strings: list[str] = []
 
     def fail(self, message: str, offset: int) -> ProfileParseError:
+        offset = min(max(offset, 0), len(self.buf))  # an offset is a place in the data, never beyond it
         return ProfileParseError(f"{message}; {_ADVICE}", where=f"byte offset {offset} of the uncompressed profile")
 
     def decode(self) -> Profile:
@@ -113,16 +160,19 @@ class _Decoder:
         }
         scalars: dict[int, int] = {}
         comments: list[int] = []
+        field_start = 0  # each field starts where the one before it ended
         try:
             for number, wt, a, b in iter_fields(buf, 0, len(buf)):
                 if number in spans:
                     if wt != F.WT_LEN:
-                        raise WireError(f"Profile field {number} should be length-delimited, has wire type {wt}", a)
+                        raise WireError(f"Profile field {number} should be length-delimited, has wire type {wt}",
+                                        field_start)
                     spans[number].append((a, b))
                 elif number == F.PROFILE_COMMENT:
                     repeated_ints(wt, a, b, buf, comments, a)
                 elif wt == F.WT_VARINT:
                     scalars[number] = a
+                field_start = b
         except WireError as exc:
             raise self.fail(f"malformed Profile message: {exc}", exc.offset) from None
         except IndexError:
@@ -136,6 +186,10 @@ class _Decoder:
         locations = self._each(spans[F.PROFILE_LOCATION], "Location", self._location)
         self.location_by_id = {loc.id: loc for loc in locations}
         sample_types = self._each(spans[F.PROFILE_SAMPLE_TYPE], "ValueType", self._value_type)
+        if not sample_types:
+            # google/pprof's CheckValid refuses it too ("missing sample type information").
+            raise self.fail("the profile declares no sample types (Profile field 1), so its samples measure nothing",
+                            0)
         self.n_values = len(sample_types)
         samples = self._samples(spans[F.PROFILE_SAMPLE])
         period_types = self._each(spans[F.PROFILE_PERIOD_TYPE], "ValueType", self._value_type)
@@ -273,6 +327,9 @@ class _Decoder:
                     line = a
                 elif number == F.LINE_COLUMN:
                     column = a
+        if fid == 0:
+            # No function (an unsymbolized frame): pprof keeps the line, named after the binary or "<unknown>".
+            return Line(NO_FUNCTION, to_int64(line), to_int64(column))
         function = self.function_by_id.get(fid)
         if function is None:
             raise WireError(f"a line refers to function {fid}, which is not defined", start)

@@ -9,7 +9,7 @@ plain data that can be shared between threads and compared in tests.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
 from ...errors import GoperfError
 
@@ -62,6 +62,10 @@ class Function:
     system_name: str
     filename: str
     start_line: int
+
+
+#: The function of a line that names none (function id 0): pprof shows it as "<unknown>".
+NO_FUNCTION: Final = Function(id=0, name="", system_name="", filename="", start_line=0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,9 @@ SYNC = F.EV_SYNC  # output record type of the Sync events
 #: is cheaper than a tuple kept per event, and halves the memory); read them back with
 #: ``zip(*[iter(records)] * NFIELDS)``.
 NFIELDS = 9
+#: The latest event time accepted (ns since boot): 2^62 ns is 146 years, and leaves room for the
+#: toolchain's time fix-up (t = last + 1) without overflowing int64.
+MAX_TIME_NS = 1 << 62
 
 # wire GoStatus values
 _G_RUNNABLE, _G_RUNNING, _G_SYSCALL, _G_WAITING = 1, 2, 3, 4
@@ -121,11 +124,22 @@ class Orderer:
                 raise TraceParseError(str(e), where=f"generation {g.gen} at byte {g.offset}") from None
             raise
         col = out[1::NFIELDS]
+        # Trace times are nanoseconds since boot; a corrupt timestamp (or frequency) can put them
+        # beyond int64, where neither Go's Time nor a numpy column holds them.
+        raw_times: np.ndarray | None
         try:  # times are non-negative: array('Q') converts them about twice as fast as np.array
-            raw_times = np.frombuffer(array("Q", col), dtype=np.uint64).astype(np.int64)
+            raw_times = np.frombuffer(array("Q", col), dtype=np.uint64)
+            too_late = bool(raw_times.size) and int(raw_times.max()) > MAX_TIME_NS
         except (OverflowError, TypeError):
-            raw_times = np.array(col, dtype=np.int64)
+            too_late = max(col, default=0) > MAX_TIME_NS
+            raw_times = None if too_late else np.array(col, dtype=np.int64)
         del col
+        if too_late or raw_times is None:
+            raise TraceParseError(
+                f"corrupt trace: an event time in generation {g.gen} lies beyond 2^62 ns (146 years), "
+                "outside the 64-bit range of trace times; the batch timestamps or the frequency are damaged",
+                where=f"generation {g.gen} at byte {g.offset}")
+        raw_times = raw_times.astype(np.int64)
         times = self._fix_times(raw_times)
         # Few times need fixing (equal times of one batch): write back only those.
         changed = np.flatnonzero(times != raw_times)
@@ -459,6 +473,7 @@ class Orderer:
         return [SYNC, self.last_ts, -1, -1, -1, self.syncs, 1, 0, 0], self.last_ts
 
     def _fix_times(self, t: np.ndarray) -> np.ndarray:
+        # Times are at most MAX_TIME_NS (checked by order), so t + size never overflows int64.
         # Go: if t <= last { t = last + 1 }, event by event. Closed form:
         # fixed[i] = i + max(last + 1 - 0, max_{j<=i}(t[j] - j)) with the carry-in.
         if t.size == 0:

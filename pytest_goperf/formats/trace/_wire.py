@@ -158,7 +158,22 @@ def iter_generations(data: bytes, version: int) -> Iterator[RawGeneration]:
     cur_off = pos
     while pos < size:
         batch_pos = pos
-        batch, gen, pos = _read_batch(data, pos, size)
+        try:
+            batch, gen, pos = _read_batch(data, pos, size)
+        except TraceParseError as read_error:
+            if in_band_end or not cur:
+                raise
+            # Before 1.26 a bad batch after a generation's batches may be the next generation's
+            # first: Go hands over the generation read so far and reports this error after it
+            # (generation.go, spillErr), so errors come in file order. So does this reader. When
+            # the generation read so far is itself incomplete (its strings or stacks, written last,
+            # are missing) the cut is inside it: then the read error is the one that explains it.
+            try:
+                partial = _build_generation(data, cur_gen, cur_off, cur, version)
+            except TraceParseError:
+                raise read_error from None
+            yield partial
+            raise
         if batch is None:
             if not in_band_end:
                 raise TraceParseError(
@@ -393,6 +408,8 @@ def _decode_events(data: bytes, g: RawGeneration, m_batches: dict[int, list[_Bat
             raise TraceParseError("corrupt or truncated batch: its last varint is incomplete",
                                   where=f"byte {b.end - 1}")
         chunks.append(np.frombuffer(mv[b.start:b.end], dtype=np.uint8))
+    if not chunks:
+        return  # every event batch is empty: nothing to order
     buf = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
     # Token index where each batch's payload begins: the number of varint ends before it.
     # (Counted batch by batch: a cumulative sum over the whole buffer costs a 64-bit array of its size.)
