@@ -57,12 +57,13 @@ from pytest_goperf.runtime.measure import measure_pair
 
 REPO = Path(__file__).resolve().parent.parent
 METRICS = ["proc_cpu_per_request", "cpu_per_request", "cpu_per_request:main.hashPayload", "hot_share:main.hashPayload",
-           "latency.p99", "throughput"]
+           "runnable.p99", "latency.p99", "throughput"]
 #: The families judged: the code metrics the gate defaults to, and with a latency metric added.
 FAMILIES = {
     "proc": ["proc_cpu_per_request"],
     "share": ["hot_share:main.hashPayload"],
     "proc+share": ["proc_cpu_per_request", "hot_share:main.hashPayload"],
+    "proc+runnable": ["proc_cpu_per_request", "runnable.p99"],
     "cpu": ["proc_cpu_per_request", "cpu_per_request:main.hashPayload"],
     "cpu+latency": ["proc_cpu_per_request", "cpu_per_request:main.hashPayload", "latency.p99"],
 }
@@ -242,6 +243,8 @@ def main() -> int:
                     else:
                         results[mode][str(effect)] = ab_runs(binary, effect, mode.removeprefix("ab-"), args.runs,
                                                              args.pairs, args.window, work)
+                    if args.save:  # after every effect: an interrupted bench keeps what it measured
+                        args.save.write_text(json.dumps(results))
         results["wall_seconds"] = time.monotonic() - t_start
         if args.save:
             args.save.write_text(json.dumps(results))

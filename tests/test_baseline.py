@@ -557,6 +557,15 @@ def pytest_runtest_makereport(item, call):
         payload = {"nodeid": item.nodeid, "passed": True, "file": None, "line": None, "environment": None,
                    "metrics": {"latency.p99": m}}
         setattr(report, MEASUREMENT_ATTRIBUTE, json.dumps(payload))
+        if not item.config.getoption("goperf_update_baselines"):
+            # What the plugin's in-test judge attaches: this test's verdict against its stored baseline.
+            from pytest_goperf.baseline.store import BaselineStore
+            from pytest_goperf.comparison.verdict import evaluate, measurement_from_json
+            from pytest_goperf.plugin.gating import EVALUATION_ATTRIBUTE
+
+            baseline = BaselineStore(item.config.rootpath / ".goperf" / "baselines").load(item.nodeid)
+            ev = evaluate([measurement_from_json(payload)], {item.nodeid: baseline})
+            setattr(report, EVALUATION_ATTRIBUTE, json.dumps(ev.to_json()))
     return report
 '''
 
