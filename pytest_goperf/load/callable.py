@@ -176,13 +176,9 @@ def run_callable_load(
             return result
         finally:
             # The client library's own tasks (read loops, pingers) end with the loop, not after it.
-            from .engine import _cancel_all
+            from .engine import close_loop
 
-            try:
-                _cancel_all(loop)
-                loop.run_until_complete(loop.shutdown_asyncgens())
-            finally:
-                loop.close()
+            close_loop(loop)
     try:
         return _run_threads(job, call, model, duration, warmup, max_requests, timeout, stop)
     finally:

@@ -1020,11 +1020,16 @@ def run_load(
             )
         )
     finally:
-        try:
-            _cancel_all(loop)
-            loop.run_until_complete(loop.shutdown_asyncgens())
-        finally:
-            loop.close()
+        close_loop(loop)
+
+
+def close_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel ``loop``'s leftover tasks, finish its async generators and close it."""
+    try:
+        _cancel_all(loop)
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    finally:
+        loop.close()
 
 
 def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
