@@ -168,7 +168,12 @@ def test_no_orphan_when_the_run_is_interrupted(tmp_path, sig, tmp_path_factory):
         pid = int(pidfile.read_text())
         assert pid_alive(pid)
         run.send_signal(sig)
-        run.wait(timeout=30)
+        try:
+            run.wait(timeout=45)
+        except subprocess.TimeoutExpired:
+            run.kill()
+            out = run.communicate()[0].decode(errors="replace")
+            pytest.fail(f"pytest did not end within 45 s of {sig.name}; its output:\n{out[-3000:]}")
     finally:
         if run.poll() is None:
             run.kill()
