@@ -158,6 +158,9 @@ def test_no_orphan_when_the_run_is_interrupted(tmp_path, sig, tmp_path_factory):
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        # A shell's background job starts with SIGINT ignored, and children inherit that: Ctrl-C is
+        # what this test sends, so the inner pytest gets the default disposition whatever ours is.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 120
