@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Final, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ConfigError
 
@@ -47,6 +48,7 @@ __all__ = [
     "is_loopback",
     "load_config",
     "read_pyproject",
+    "redact_url",
 ]
 
 PLACEHOLDERS = ("{addr}", "{port}", "{host}", "{pprof_addr}", "{pprof_port}")
@@ -242,16 +244,18 @@ def is_loopback(host: str) -> bool:
     return addr.is_loopback or (mapped is not None and mapped.is_loopback)
 
 
-def _without_password(url: str) -> str:
-    """``url`` with the password of its user info masked (messages never show credentials)."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url
-    netloc, slash, tail = rest.partition("/")
+def redact_url(url: str) -> str:
+    """``url`` without its password and with query values of secret-looking keys masked."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable URL>"
+    netloc = parts.netloc
     if "@" in netloc:
         user, _, host = netloc.rpartition("@")
         netloc = f"{user.split(':', 1)[0]}:***@{host}" if ":" in user else f"{user}@{host}"
-    return f"{scheme}{sep}{netloc}{slash}{tail}"
+    query = re.sub(r"(?i)((?:token|key|secret|password|auth)[^=&]*=)[^&]*", r"\1***", parts.query)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def check_service_url(url: str, what: str, *, allow_remote: bool = False, option: str = "allow_remote = true") -> str:
@@ -263,9 +267,7 @@ def check_service_url(url: str, what: str, *, allow_remote: bool = False, option
     :raises ConfigError: another scheme, no host, a bad port, or a host that is
         not loopback without ``allow_remote``.
     """
-    from urllib.parse import urlsplit
-
-    shown = _show(_without_password(url))
+    shown = _show(redact_url(url))
     try:
         parts = urlsplit(url)
         _ = parts.port

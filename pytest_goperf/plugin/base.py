@@ -62,10 +62,10 @@ class BasePlugin:
             rel = Path(goperf_config.package or ".")
         self.package_dir = self.checkout.root / rel
         # A package given as an import path is built inside its module directory (whose go.mod pins the version).
-        source = (self.package_dir / "go.mod") if goperf_config.import_path else None
-        if source is not None and not source.is_file():
-            self.note = f"the module directory {rel.as_posix()} has no go.mod in the base {self.checkout.describe()} (new)"
-        elif source is None and (not self.package_dir.is_dir() or not any(self.package_dir.glob("*.go"))):
+        if goperf_config.import_path is not None:
+            if not (self.package_dir / "go.mod").is_file():
+                self.note = f"the module directory {rel.as_posix()} has no go.mod in the base {self.checkout.describe()} (new)"
+        elif not self.package_dir.is_dir() or not any(self.package_dir.glob("*.go")):
             self.note = f"the package {rel.as_posix()} does not exist in the base {self.checkout.describe()} (new)"
 
     def info(self) -> BaseInfo:

@@ -35,7 +35,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 
-from ..config import check_service_url
+from ..config import check_service_url, redact_url
 from ..errors import ConfigError, PprofError
 
 if TYPE_CHECKING:
@@ -61,20 +61,6 @@ def expand_env(value: str, environ: Mapping[str, str] | None = None, *, what: st
         return env[name]
 
     return _ENV_REF.sub(sub, value)
-
-
-def redact_url(url: str) -> str:
-    """``url`` without its password and with query values of secret-looking keys masked."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable URL>"
-    netloc = parts.netloc
-    if "@" in netloc:
-        user, _, host = netloc.rpartition("@")
-        netloc = f"{user.split(':', 1)[0]}:***@{host}" if ":" in user else f"{user}@{host}"
-    query = re.sub(r"(?i)((?:token|key|secret|password|auth)[^=&]*=)[^&]*", r"\1***", parts.query)
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 @dataclass(frozen=True)
