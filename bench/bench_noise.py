@@ -51,7 +51,9 @@ from pytest_goperf import (
     measure,
     start_service,
 )
+from pytest_goperf.comparison.samples import policy_for
 from pytest_goperf.comparison.stats import compare_paired
+from pytest_goperf.comparison.verdict import BaseInfo, MetricSample, TestMeasurement, evaluate_pairs, pairs_decision
 from pytest_goperf.runtime.build import build_binary
 from pytest_goperf.runtime.measure import measure_pair
 
@@ -173,6 +175,53 @@ def judge(run: dict, family: list[str], analysis: str, baseline: dict | None = N
     return {v.metric: v.status for v in result.verdicts}
 
 
+def judge_sequential(run: dict, family: list[str], batch: int, looks: int, paired: bool = True) -> tuple[bool, int]:
+    """The plugin's sequential same-run gate on one saved run: (regressed, pairs used).
+
+    Looks after ``batch``, 2*``batch``, ... pairs (prefixes of the saved pairs,
+    as the plugin takes them), each judged by ``evaluate_pairs`` at alpha/looks;
+    stops at the first look ``pairs_decision`` calls final. ``paired``: the
+    same-run floors (the plugin's); False: the stored-baseline floors.
+    """
+    info = BaseInfo("base", None)
+    for k in range(1, looks + 1):
+        n = batch * k
+        head_s, base_s = {}, {}
+        for name in family:
+            policy = policy_for(name, paired=paired)
+            b, h = _pairs(run["head"][name][:n], run["base"][name][:n])
+            head_s[name], base_s[name] = MetricSample(policy, tuple(h)), MetricSample(policy, tuple(b))
+        ev = evaluate_pairs(TestMeasurement("t", head_s), TestMeasurement("t", base_s), base_info=info,
+                            alpha=0.05, method="bh", looks=looks)
+        decision = pairs_decision(ev)
+        if decision != "undecided" or k == looks:
+            return decision == "regressed", n
+    raise AssertionError("unreachable")
+
+
+def sequential_table(results: dict, runs_key: str, looks_options: list[int]) -> list[str]:
+    """Counts of the sequential gate (the plugin's default design) on the saved interleaved runs."""
+    lines = []
+    total = results["config"]["pairs"]
+    variants = [("same-run floors", True), ("stored floors", False)]
+    for looks in looks_options:
+        if total % looks:
+            continue
+        batch = total // looks
+        for family_name in ("proc", "proc+runnable", "cpu"):
+            for label, paired in variants:
+                cells = []
+                for effect, runs in sorted(results[runs_key].items(), key=lambda kv: float(kv[0])):
+                    outcomes = [judge_sequential(r, FAMILIES[family_name], batch, looks, paired) for r in runs]
+                    hits = sum(hit for hit, _ in outcomes)
+                    used = statistics.median(n for _, n in outcomes)
+                    what = "false alarms" if float(effect) == 0 else f"caught +{float(effect):.0%}"
+                    cells.append(f"{what} {hits}/{len(runs)} (median {used:g} pairs)")
+                lines.append(f"  {runs_key:<16} sequential {looks}x{batch} gate={family_name:<13} {label:<16} "
+                             + "; ".join(cells))
+    return lines
+
+
 def table(results: dict, runs_key: str, analyses: list[str], baseline: dict | None = None) -> list[str]:
     lines = []
     by_effect = results[runs_key]
@@ -253,6 +302,7 @@ def main() -> int:
     for mode in ("ab-interleaved", "ab-duet"):
         if mode in results:
             print("\n".join(table(results, mode, ["paired", "unpaired"])))
+            print("\n".join(sequential_table(results, mode, [1, 2, 3, 4])))
             secs = [r["seconds"] for runs in results[mode].values() for r in runs]
             print(f"  {mode:<16} wall time of one gate run: median {statistics.median(secs):.1f} s")
     if "stored" in results:

@@ -71,6 +71,11 @@ DEFAULT_LOG_LIMIT: Final = 64 * 1024 * 1024
 ENV_CACHE_DIR: Final = "GOPERF_CACHE_DIR"
 #: Environment variable naming the base to compare with in the same run ([tool.goperf.gate] compare_to).
 ENV_COMPARE_TO: Final = "GOPERF_COMPARE_TO"
+#: Same-run gate: a test measures ``rounds`` pairs, and while its gated metrics are undecided (no
+#: regression shown, none ruled out) ``rounds`` more, up to this many batches; each look is judged at
+#: alpha / looks, so early stopping spends no extra false alarms (bench/bench_noise.py measured it).
+DEFAULT_LOOKS = 3
+MAX_LOOKS = 10
 #: How the base's and the head's rounds are scheduled in a same-run comparison (measured in bench/bench_noise.py).
 DEFAULT_SCHEDULE: Final[Schedule] = "interleaved"
 
@@ -122,6 +127,8 @@ class GoperfConfig:
     strict_environment: bool = False
     compare_to: str | None = None
     schedule: Schedule = DEFAULT_SCHEDULE
+    #: Same-run gate: how many batches of ``rounds`` pairs a test may take while its verdict is undecided.
+    gate_looks: int = DEFAULT_LOOKS
     #: ``[tool.goperf.pprof]``: how the plugin reaches pprof (scheme of a started service's pprof listener,
     #: TLS trust, extra headers with ``${ENV}`` references, basic auth with the password from an environment variable).
     pprof_scheme: Literal["http", "https"] = "http"
@@ -196,7 +203,7 @@ _short.maxlevel, _short.maxstring, _short.maxother, _short.maxlist, _short.maxdi
 def _show(value: Any) -> str:
     return _short.repr(value)
 _LEAK_KEYS = {"settle_timeout", "check_all_tests", "ignore"}
-_GATE_KEYS = {"alpha", "method", "strict_environment", "compare_to", "schedule"}
+_GATE_KEYS = {"alpha", "method", "strict_environment", "compare_to", "schedule", "looks"}
 _PPROF_KEYS = {"scheme", "ca_bundle", "insecure", "headers", "username", "password_env"}
 
 
@@ -390,6 +397,12 @@ def _gate_table(value: Any) -> dict[str, Any]:
             raise ConfigError(
                 f"[tool.goperf.gate] schedule must be \"interleaved\" or \"duet\", got {value['schedule']!r}")
         out["schedule"] = value["schedule"]
+    if "looks" in value:
+        looks = value["looks"]
+        if isinstance(looks, bool) or not isinstance(looks, int) or not 1 <= looks <= MAX_LOOKS:
+            raise ConfigError(f"[tool.goperf.gate] looks must be a whole number from 1 (a fixed number of pairs) "
+                              f"to {MAX_LOOKS}, got {_show(looks)}")
+        out["gate_looks"] = looks
     return out
 
 

@@ -53,6 +53,9 @@ __all__ = ["CATALOGUE", "DEFAULT_GATE", "Metric", "get_metric"]
 # runnable queue. Wall-clock metrics (latency, throughput) move with the
 # neighbours: they are recorded and shown, gated only when a test asks.
 DEFAULT_GATE = ("proc_cpu_per_request", "runnable.p99")
+#: proc_cpu_per_request's floor in same-run pairs: drift between sessions (5-14 % in the noise bench) needs the
+#: 5 % floor against a stored baseline, but within a pair it cancels (bench/bench_noise.py, docs/baselines.md).
+PAIRED_PROC_CPU_FLOOR = 0.02
 
 Reader = Callable[["Round"], "float | None"]
 
@@ -70,6 +73,9 @@ class Metric:
     min_effect_abs: float = 0.0  # ... nor smaller than this, in the metric's unit
     log_scale: bool = False  # compare ratios (times, rates), not differences
     exact: bool = False  # deterministic: compared exactly, without statistics
+    #: The floor in same-run comparisons (pairs of the base and head side by side, where the session's
+    #: drift cancels); None: :attr:`min_effect_rel`. Stored baselines keep the wider floor (drift between sessions).
+    paired_min_effect_rel: float | None = None
     #: Raises when the rounds cannot have this metric at all (a region name that never occurred).
     check: Callable[[Sequence[Round]], None] | None = None
 
@@ -122,7 +128,8 @@ _FIXED = [
     Metric("proc_cpu_per_request", "ms", "higher",
            "the service process's CPU time (kernel accounting, exact) per completed request",
            lambda r: None if r.process_cpu_ns is None or r.load is None or r.load.completed == 0
-           else r.process_cpu_ns / 1e6 / r.load.completed, min_effect_rel=0.05, log_scale=True),
+           else r.process_cpu_ns / 1e6 / r.load.completed, min_effect_rel=0.05, log_scale=True,
+           paired_min_effect_rel=PAIRED_PROC_CPU_FLOOR),
     Metric("errors", "requests", "higher", "failed requests (no HTTP response) in the window",
            lambda r: None if r.load is None else float(r.load.failed), exact=True),
     Metric("goroutines.delta", "goroutines", "higher", "goroutines alive at the end minus at the start of the window",

@@ -15,13 +15,19 @@ if TYPE_CHECKING:
 __all__ = ["gated_metrics", "metric_samples", "paired_samples", "policy_for"]
 
 
-def policy_for(name: str, floor: Floor | None = None, *, label: str | None = None) -> ComparisonPolicy:
+def policy_for(name: str, floor: Floor | None = None, *, label: str | None = None,
+               paired: bool = False) -> ComparisonPolicy:
     """The comparison policy of the catalogued metric ``name``, with a test's own effect floor.
 
     ``floor`` is a relative fraction (``0.1``) or ``{"rel": .., "abs": ..}``;
-    ``label`` renames the metric in reports (``m1/cpu_per_request``).
+    ``label`` renames the metric in reports (``m1/cpu_per_request``). ``paired``:
+    for the same-run comparison, where a metric's ``paired_min_effect_rel``
+    (if any) replaces its stored-baseline floor unless the test sets its own.
     """
     overrides: dict[str, Any] = {}
+    metric = get_metric(name)
+    if paired and floor is None and metric.paired_min_effect_rel is not None:
+        overrides["min_effect_rel"] = metric.paired_min_effect_rel
     if isinstance(floor, (int, float)) and not isinstance(floor, bool):
         overrides["min_effect_rel"] = float(floor)
     elif isinstance(floor, Mapping):
@@ -29,7 +35,7 @@ def policy_for(name: str, floor: Floor | None = None, *, label: str | None = Non
             overrides["min_effect_rel"] = floor["rel"]
         if "abs" in floor:
             overrides["min_effect_abs"] = floor["abs"]
-    return ComparisonPolicy.of(get_metric(name), name=label or name, **overrides)
+    return ComparisonPolicy.of(metric, name=label or name, **overrides)
 
 
 def gated_metrics(measurement: Measurement) -> tuple[str, ...]:
@@ -72,7 +78,7 @@ def paired_samples(
         for name in dict.fromkeys([*h.metric_names(), *gated]):
             pairs = [(x, y) for x, y in zip(h.round_values(name), b.round_values(name), strict=False)
                      if x is not None and y is not None]
-            policy = policy_for(name, h.spec.floors.get(name), label=prefix + name)
+            policy = policy_for(name, h.spec.floors.get(name), label=prefix + name, paired=True)
             head_samples[prefix + name] = MetricSample(policy, tuple(x for x, _ in pairs), gated=name in gated)
             base_samples[prefix + name] = MetricSample(policy, tuple(y for _, y in pairs), gated=name in gated)
     return head_samples, base_samples

@@ -47,6 +47,7 @@ __all__ = [
     "min_attainable_p",
     "paired_hodges_lehmann",
     "pairs_needed",
+    "regression_ruled_out",
     "rounds_needed",
     "signed_rank_p",
 ]
@@ -680,6 +681,25 @@ def _bound_towards_zero(cmp: Comparison, worse_side: bool) -> float:
     higher_is_worse = cmp.policy.worse == "higher"
     # For worse=higher, a regression's CI sits above no-change: its near end is ci_low.
     return cmp.ci_low if (higher_is_worse == worse_side) else cmp.ci_high  # type: ignore[return-value]
+
+
+def regression_ruled_out(cmp: Comparison) -> bool:
+    """Whether the comparison's interval excludes a regression as large as the metric's floor.
+
+    The end of the interval on the worse side (the largest worsening the data
+    still allow) is within the floor, so more rounds could not turn this metric
+    into a regression at the floor's size. Used by the same-run gate to stop
+    adding pairs early (:func:`~pytest_goperf.comparison.verdict.pairs_decision`).
+    An exact metric, or one without an interval, is ruled out when it did not regress.
+    """
+    if cmp.exact or cmp.ci_low is None or cmp.ci_high is None or cmp.baseline_median is None:
+        return cmp.status is not Status.REGRESSED and cmp.status is not Status.NOT_ENOUGH_DATA
+    higher_is_worse = cmp.policy.worse == "higher"
+    far = cmp.ci_high if higher_is_worse else cmp.ci_low
+    if math.isinf(far):
+        return False
+    rel, abs_ = _oriented(cmp, far)
+    return not _beyond_floor(cmp.policy, rel, abs_)
 
 
 def _decide(

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from ..baseline.environment import Environment, mismatches
 from ..baseline.store import MetricBaseline, TestBaseline
 from ..config import DEFAULT_ALPHA, DEFAULT_METHOD, Method, Schedule
-from .stats import ComparisonPolicy, GateResult, compare, compare_paired, gate
+from .stats import ComparisonPolicy, GateResult, Status, compare, compare_paired, gate, regression_ruled_out
 
 Mode = Literal["stored", "compare"]
 
@@ -30,6 +30,7 @@ __all__ = [
     "measurement_from_json",
     "merge",
     "no_base",
+    "pairs_decision",
     "to_baselines",
 ]
 
@@ -246,14 +247,20 @@ def evaluate_pairs(
     alpha: float = DEFAULT_ALPHA,
     method: Method = DEFAULT_METHOD,
     share: int = 1,
+    looks: int = 1,
 ) -> RunEvaluation:
     """Compare a test's head rounds with the base rounds taken beside them, pair by pair.
 
     ``head`` and ``base`` carry, per metric, the values of the same pairs in
     the same order (:func:`~pytest_goperf.comparison.samples.paired_samples`).
     A metric the base lacks is "no baseline" (a metric new in the head).
+
+    ``looks`` is how many times the test may be judged while pairs are added
+    (the sequential gate: ``[tool.goperf.gate] looks``); each look is judged at
+    ``alpha / share / looks`` (Bonferroni over the looks), so however early the
+    test stops, the run's chance of a false alarm stays at most ``alpha``.
     """
-    level = alpha / max(1, share)
+    level = alpha / max(1, share) / max(1, looks)
     comparisons = []
     for name, sample in head.metrics.items():
         if not sample.gated:
@@ -264,8 +271,37 @@ def evaluate_pairs(
             continue
         comparisons.append(compare_paired(other.values, sample.values, sample.policy, level, test=head.nodeid))
     result = gate(comparisons, alpha=level, method=method)
-    result = replace(result, notes=_share_note(alpha, share) + result.notes)
+    result = replace(result, notes=_share_note(alpha, share) + _looks_note(alpha / max(1, share), looks) + result.notes)
     return RunEvaluation(result, (), (), {head.nodeid: (head.file, head.line)}, "compare", base_info, share, alpha)
+
+
+def _looks_note(alpha: float, looks: int) -> tuple[str, ...]:
+    if looks <= 1:
+        return ()
+    return (f"sequential: up to {looks} looks as pairs are added, each judged at {alpha:g}/{looks} = "
+            f"{alpha / looks:.3g}",)
+
+
+Decision = Literal["regressed", "clear", "undecided"]
+
+
+def pairs_decision(evaluation: RunEvaluation) -> Decision:
+    """Whether a look of the sequential gate is final.
+
+    ``regressed``: a gated metric regressed (stop: the test fails).
+    ``clear``: every gated metric either has no comparison (no base, exact and
+    unchanged) or its interval rules out a regression of its floor's size
+    (stop: the test passes). ``undecided``: neither; more pairs may settle it.
+    """
+    result = evaluation.result
+    if result.failed:
+        return "regressed"
+    for v in result.verdicts:
+        if v.status is Status.NO_BASELINE:
+            continue
+        if v.status is Status.NOT_ENOUGH_DATA or not regression_ruled_out(v.comparison):
+            return "undecided"
+    return "clear"
 
 
 def no_base(test: TestMeasurement, base_info: BaseInfo, *, alpha: float, method: Method, share: int) -> RunEvaluation:

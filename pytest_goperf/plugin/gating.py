@@ -28,7 +28,7 @@ import pytest
 from ..errors import GoperfError, PerformanceRegressionError
 from .keys import CONFIG, EVALUATION, GATE_ERROR, MEASUREMENTS, ReportWrapper, Wrapper
 from .leaks import LEAK_ATTRIBUTE
-from .measuring import MEASUREMENT_ATTRIBUTE, measured_test
+from .measuring import MEASUREMENT_ATTRIBUTE, measured_test, measuring_tests
 
 if TYPE_CHECKING:
     from ..comparison.verdict import RunEvaluation, TestMeasurement
@@ -72,8 +72,7 @@ class GatePlugin:
     def _measuring_tests(self, item: pytest.Item) -> int:
         """T: the measuring tests of the run (every worker collects them all), who share alpha."""
         if self._share is None:
-            items = getattr(item.session, "items", None) or [item]
-            self._share = max(1, sum(1 for it in items if "goperf" in getattr(it, "fixturenames", ())))
+            self._share = measuring_tests(item)
         return self._share
 
     @pytest.hookimpl(wrapper=True)
@@ -100,7 +99,8 @@ class GatePlugin:
             if all(b is not None for b in bases):
                 head_s, base_s = paired_samples(measurements, [b for b in bases if b is not None])
                 ev = evaluate_pairs(replace(measured, metrics=head_s), replace(measured, metrics=base_s),
-                                    base_info=info, alpha=alpha, method=method, share=share)
+                                    base_info=info, alpha=alpha, method=method, share=share,
+                                    looks=goperf_config.gate_looks)
             else:
                 ev = no_base(measured, info, alpha=alpha, method=method, share=share)
         else:

@@ -30,6 +30,7 @@ from ..runtime.service import GoService
 from .keys import CONFIG, MEASUREMENTS, ReportWrapper
 
 if TYPE_CHECKING:
+    from ..comparison.verdict import BaseInfo
     from .base import BasePlugin
 
 __all__ = ["MEASUREMENT_ATTRIBUTE", "MEASURE_KEYS", "Goperf", "MeasuringPlugin", "measured_test"]
@@ -153,8 +154,11 @@ class Goperf:
             from ..runtime.measure import measure_pair
 
             try:
+                info = self._base.info()
+                node = self._request.node
                 result = measure_pair(svc, base_svc, spec, directory=directory, schedule=self._config.schedule,
-                                      window_lock=lock, progress=progress)
+                                      window_lock=lock, progress=progress, looks=self._config.gate_looks,
+                                      more=lambda so_far: undecided(node, so_far, info))
             except BaseServiceError as exc:
                 self._base.failed(exc)  # reported as the base's; the head is measured alone below
         if result is None:
@@ -167,6 +171,27 @@ class Goperf:
         for metric_name, limit in spec.limits.items():
             result.assert_metric(metric_name, max=limit)
         return result
+
+
+def measuring_tests(item: pytest.Item) -> int:
+    """T: the measuring tests of the run (every xdist worker collects them all), who share alpha."""
+    items = getattr(item.session, "items", None) or [item]
+    return max(1, sum(1 for it in items if "goperf" in getattr(it, "fixturenames", ())))
+
+
+def undecided(item: pytest.Item, measurement: Measurement, base: BaseInfo) -> bool:
+    """Whether a same-run measurement's gated metrics are still undecided, so the sequential gate adds pairs."""
+    from ..comparison.samples import paired_samples
+    from ..comparison.verdict import TestMeasurement, evaluate_pairs, pairs_decision
+
+    config = item.config.stash[CONFIG]
+    if measurement.base is None:
+        return False
+    head_s, base_s = paired_samples([measurement], [measurement.base])
+    ev = evaluate_pairs(TestMeasurement(item.nodeid, head_s), TestMeasurement(item.nodeid, base_s), base_info=base,
+                        alpha=config.gate_alpha, method=config.gate_method, share=measuring_tests(item),
+                        looks=config.gate_looks)
+    return pairs_decision(ev) == "undecided"
 
 
 def measured_test(item: pytest.Item, passed: bool) -> Any:

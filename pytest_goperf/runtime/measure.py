@@ -152,6 +152,8 @@ def measure_pair(
     options: CaptureOptions = ROUND_CAPTURE,
     window_lock: AbstractContextManager[Any] | None = None,
     progress: Callable[[str], None] | None = None,
+    looks: int = 1,
+    more: Callable[[Measurement], bool] | None = None,
 ) -> Measurement:
     """``spec.rounds`` rounds of the head and as many of the base, scheduled so drift hits both alike.
 
@@ -161,6 +163,11 @@ def measure_pair(
     Warm-up rounds run for both first. With ``spec.check_leaks`` both are
     checked for leaks: the head's leak fails (its message says when the base
     leaks the same way); the base's is only reported.
+
+    Sequential: with ``looks`` > 1 and ``more``, after every ``spec.rounds``
+    pairs ``more(measurement so far)`` says whether to add ``spec.rounds`` more
+    (the gate is undecided), at most ``looks`` batches in all; the schedule
+    goes on where it stopped (ABBA continues).
 
     Returns the head's :class:`Measurement` with the base's as ``.base``.
     """
@@ -180,25 +187,41 @@ def measure_pair(
             services[side], spec, index=i, options=options,
             directory=directory / names[side] / f"round-{i:02d}{'-warmup' if warm else ''}"))
 
-    for i in range(total):
-        warm = i < spec.warmup_rounds
-        if progress is not None:
-            per = 1 if schedule == "duet" else 2
-            progress(f"pair {i + 1}/{total}{' (warm-up)' if warm else ''} ({schedule}): {spec.warmup:g} s warm-up, "
-                     f"{spec.window:g} s window (about {_left(spec, (total - i) * per):.0f} s left)")
-        with lock:
-            pair: list[Round | None]
-            if schedule == "duet":
-                pair = _both_at_once(functools.partial(_side, one, i=i, warm=warm))
-            else:
-                pair = [None, None]
-                for side in _order(i - spec.warmup_rounds if not warm else 0):
-                    pair[side] = one(side, i, warm)
-        if not warm:
-            for side in (0, 1):
-                r = pair[side]
-                assert r is not None
-                taken[side].append(r)
+    def measurement(side: int, report: LeakReport | None) -> Measurement:
+        return Measurement(
+            rounds=tuple(taken[side]), window=float(spec.window), scenario=spec.load, model=spec.model,
+            directory=directory / names[side], warmup_rounds=spec.warmup_rounds, tracked=spec.recorded,
+            leak_report=report, spec=spec, go_version=services[side].go_version or None,
+        )
+
+    def so_far() -> Measurement:
+        return replace(measurement(0, None), base=measurement(1, None))
+
+    start, batch = 0, 1
+    while True:
+        for i in range(start, total):
+            warm = i < spec.warmup_rounds
+            if progress is not None:
+                per = 1 if schedule == "duet" else 2
+                what = " (warm-up)" if warm else (f" (look {batch}/{looks})" if looks > 1 else "")
+                progress(f"pair {i + 1}/{total}{what} ({schedule}): {spec.warmup:g} s warm-up, "
+                         f"{spec.window:g} s window (about {_left(spec, (total - i) * per):.0f} s left)")
+            with lock:
+                pair: list[Round | None]
+                if schedule == "duet":
+                    pair = _both_at_once(functools.partial(_side, one, i=i, warm=warm))
+                else:
+                    pair = [None, None]
+                    for side in _order(i - spec.warmup_rounds if not warm else 0):
+                        pair[side] = one(side, i, warm)
+            if not warm:
+                for side in (0, 1):
+                    r = pair[side]
+                    assert r is not None
+                    taken[side].append(r)
+        if more is None or batch >= looks or not more(so_far()):
+            break
+        start, total, batch = total, total + spec.rounds, batch + 1
     base_report = None
     if checks[1] is not None:
         try:
@@ -211,14 +234,6 @@ def measure_pair(
             head_report = checks[0].check()
         except GoroutineLeakError as exc:
             raise _also_in_base(exc, base_report) from None
-
-    def measurement(side: int, report: LeakReport | None) -> Measurement:
-        return Measurement(
-            rounds=tuple(taken[side]), window=float(spec.window), scenario=spec.load, model=spec.model,
-            directory=directory / names[side], warmup_rounds=spec.warmup_rounds, tracked=spec.recorded,
-            leak_report=report, spec=spec, go_version=services[side].go_version or None,
-        )
-
     return replace(measurement(0, head_report), base=measurement(1, base_report), base_leak_report=base_report)
 
 
