@@ -175,7 +175,8 @@ def judge(run: dict, family: list[str], analysis: str, baseline: dict | None = N
     return {v.metric: v.status for v in result.verdicts}
 
 
-def judge_sequential(run: dict, family: list[str], batch: int, looks: int, paired: bool = True) -> tuple[bool, int]:
+def judge_sequential(run: dict, family: list[str], batch: int, looks: int, paired: bool = True,
+                     rule: str = "bound") -> tuple[bool, int]:
     """The plugin's sequential same-run gate on one saved run: (regressed, pairs used).
 
     Looks after ``batch``, 2*``batch``, ... pairs (prefixes of the saved pairs,
@@ -192,7 +193,7 @@ def judge_sequential(run: dict, family: list[str], batch: int, looks: int, paire
             b, h = _pairs(run["head"][name][:n], run["base"][name][:n])
             head_s[name], base_s[name] = MetricSample(policy, tuple(h)), MetricSample(policy, tuple(b))
         ev = evaluate_pairs(TestMeasurement("t", head_s), TestMeasurement("t", base_s), base_info=info,
-                            alpha=0.05, method="bh", looks=looks)
+                            alpha=0.05, method="bh", looks=looks, effect_rule=rule)
         decision = pairs_decision(ev)
         if decision != "undecided" or k == looks:
             return decision == "regressed", n
@@ -203,21 +204,22 @@ def sequential_table(results: dict, runs_key: str, looks_options: list[int]) -> 
     """Counts of the sequential gate (the plugin's default design) on the saved interleaved runs."""
     lines = []
     total = results["config"]["pairs"]
-    variants = [("same-run floors", True), ("stored floors", False)]
+    variants = [("same-run floors", True, "bound"), ("stored floors", False, "bound"),
+                ("same-run, estimate rule", True, "estimate")]
     for looks in looks_options:
         if total % looks:
             continue
         batch = total // looks
         for family_name in ("proc", "proc+runnable", "cpu"):
-            for label, paired in variants:
+            for label, paired, rule in variants:
                 cells = []
                 for effect, runs in sorted(results[runs_key].items(), key=lambda kv: float(kv[0])):
-                    outcomes = [judge_sequential(r, FAMILIES[family_name], batch, looks, paired) for r in runs]
+                    outcomes = [judge_sequential(r, FAMILIES[family_name], batch, looks, paired, rule) for r in runs]
                     hits = sum(hit for hit, _ in outcomes)
                     used = statistics.median(n for _, n in outcomes)
                     what = "false alarms" if float(effect) == 0 else f"caught +{float(effect):.0%}"
                     cells.append(f"{what} {hits}/{len(runs)} (median {used:g} pairs)")
-                lines.append(f"  {runs_key:<16} sequential {looks}x{batch} gate={family_name:<13} {label:<16} "
+                lines.append(f"  {runs_key:<16} sequential {looks}x{batch} gate={family_name:<13} {label:<24} "
                              + "; ".join(cells))
     return lines
 

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from ..baseline.environment import Environment, mismatches
 from ..baseline.store import MetricBaseline, TestBaseline
 from ..config import DEFAULT_ALPHA, DEFAULT_METHOD, Method, Schedule
-from .stats import ComparisonPolicy, GateResult, Status, compare, compare_paired, gate, regression_ruled_out
+from .stats import ComparisonPolicy, EffectRule, GateResult, Status, compare, compare_paired, gate, regression_ruled_out
 
 Mode = Literal["stored", "compare"]
 
@@ -248,6 +248,7 @@ def evaluate_pairs(
     method: Method = DEFAULT_METHOD,
     share: int = 1,
     looks: int = 1,
+    effect_rule: EffectRule = "bound",
 ) -> RunEvaluation:
     """Compare a test's head rounds with the base rounds taken beside them, pair by pair.
 
@@ -269,8 +270,9 @@ def evaluate_pairs(
         if other is None or not other.values:
             comparisons.append(compare((), sample.values, sample.policy, level, test=head.nodeid))
             continue
-        comparisons.append(compare_paired(other.values, sample.values, sample.policy, level, test=head.nodeid))
-    result = gate(comparisons, alpha=level, method=method)
+        comparisons.append(compare_paired(other.values, sample.values, sample.policy, level, test=head.nodeid,
+                                          effect_rule=effect_rule))
+    result = gate(comparisons, alpha=level, method=method, effect_rule=effect_rule)
     result = replace(result, notes=_share_note(alpha, share) + _looks_note(alpha / max(1, share), looks) + result.notes)
     return RunEvaluation(result, (), (), {head.nodeid: (head.file, head.line)}, "compare", base_info, share, alpha)
 
