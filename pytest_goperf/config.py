@@ -74,7 +74,7 @@ ENV_COMPARE_TO: Final = "GOPERF_COMPARE_TO"
 #: Same-run gate: a test measures ``rounds`` pairs, and while its gated metrics are undecided (no
 #: regression shown, none ruled out) ``rounds`` more, up to this many batches; each look is judged at
 #: alpha / looks, so early stopping spends no extra false alarms (bench/bench_noise.py measured it).
-DEFAULT_LOOKS = 3
+DEFAULT_LOOKS = 4
 MAX_LOOKS = 10
 #: How the base's and the head's rounds are scheduled in a same-run comparison (measured in bench/bench_noise.py).
 DEFAULT_SCHEDULE: Final[Schedule] = "interleaved"
