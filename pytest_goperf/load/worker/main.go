@@ -21,7 +21,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -627,13 +626,6 @@ func lookup(host string, port int, allowRemote bool, timeout time.Duration) ([]s
 }
 
 func main() {
-	// Half the cores, at least one: the service under test shares the machine. Measured on
-	// 2 cores (3 rounds, goperf load --concurrency 16 against wrk -t2 -c16): GOMAXPROCS=1 cost
-	// 10.2-11.9 µs of client CPU per request against 12.4-12.9 µs for 2 (idle Ps spin looking
-	// for work), and reached 0.95-1.09 of wrk's throughput against 0.87-1.05.
-	if os.Getenv("GOMAXPROCS") == "" {
-		runtime.GOMAXPROCS(max(1, runtime.NumCPU()/2))
-	}
 	in := bufio.NewReader(os.Stdin)
 	line, err := in.ReadBytes('\n')
 	out := json.NewEncoder(os.Stdout)
