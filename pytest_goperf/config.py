@@ -39,6 +39,7 @@ __all__ = [
     "DEFAULT_METHOD",
     "DEFAULT_SCHEDULE",
     "DEFAULT_SETTLE_TIMEOUT",
+    "DEFAULT_TOOL_CACHE_DIR",
     "ENV_CACHE_DIR",
     "ENV_COMPARE_TO",
     "GoperfConfig",
@@ -49,6 +50,7 @@ __all__ = [
     "load_config",
     "read_pyproject",
     "redact_url",
+    "tool_cache_dir",
 ]
 
 PLACEHOLDERS = ("{addr}", "{port}", "{host}", "{pprof_addr}", "{pprof_port}")
@@ -69,6 +71,9 @@ DEFAULT_CACHE_DIR: Final = Path(".goperf") / "bin"
 DEFAULT_LOG_LIMIT: Final = 64 * 1024 * 1024
 #: Environment variable that moves the build cache (several projects or pytester runs share binaries).
 ENV_CACHE_DIR: Final = "GOPERF_CACHE_DIR"
+#: Where goperf's own helper binaries (the Go load worker) are cached without ENV_CACHE_DIR: under
+#: ``$XDG_CACHE_HOME`` (default ``~/.cache``), as they belong to no one project.
+DEFAULT_TOOL_CACHE_DIR: Final = Path("pytest-goperf") / "bin"
 #: Environment variable naming the base to compare with in the same run ([tool.goperf.gate] compare_to).
 ENV_COMPARE_TO: Final = "GOPERF_COMPARE_TO"
 #: Same-run gate: a test measures ``rounds`` pairs, and while its gated metrics are undecided (no
@@ -481,6 +486,15 @@ def cache_dir(root: Path) -> Path:
     """Where built binaries are cached: ``$GOPERF_CACHE_DIR``, else ``ROOT/.goperf/bin``."""
     env = os.environ.get(ENV_CACHE_DIR)
     return Path(env) if env else root / DEFAULT_CACHE_DIR
+
+
+def tool_cache_dir() -> Path:
+    """Where goperf's own helper binaries are built: ``$GOPERF_CACHE_DIR``, else the user's cache directory."""
+    env = os.environ.get(ENV_CACHE_DIR)
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / DEFAULT_TOOL_CACHE_DIR
 
 
 def _validate(config: GoperfConfig) -> None:

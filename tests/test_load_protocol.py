@@ -29,7 +29,7 @@ from pytest_goperf.load.scenario import ClosedModel, OpenModel, Request
 Action = Union[bytes, float, str]  # noqa: UP007 - a runtime alias, Python 3.10
 Responder = Callable[[int, bytes], list[Action]]
 
-CLIENTS = ["asyncio", "asyncio-transport"]
+CLIENTS = ["go", "asyncio", "asyncio-transport"]
 try:
     import uvloop  # noqa: F401
 except ImportError:  # pragma: no cover - uvloop is optional
@@ -39,12 +39,21 @@ else:
 
 
 @pytest.fixture(params=CLIENTS)
-def uv(request, monkeypatch) -> bool:
-    """Each client variant: asyncio's loop with raw sockets (the default there), asyncio's
-    own transports (the fallback for loops without add_reader), and uvloop if installed."""
+def uv(request, monkeypatch) -> dict:
+    """Each client variant, as run_load arguments: the Go worker, asyncio's loop with raw
+    sockets (the default there), asyncio's own transports (the fallback for loops without
+    add_reader), and uvloop if installed."""
+    if request.param == "go":
+        return {"engine": "go"}
     if request.param == "asyncio-transport":
         monkeypatch.setattr(engine, "_FORCE_TRANSPORT", "asyncio")
-    return request.param == "uvloop"
+    return {"use_uvloop": request.param == "uvloop"}
+
+
+@pytest.fixture(params=["go", "python"])
+def engine_kw(request) -> dict:
+    """Both engines, as run_load arguments (the Python one on asyncio's own loop)."""
+    return {"engine": "go"} if request.param == "go" else {"use_uvloop": False}
 
 
 @contextlib.contextmanager
@@ -126,11 +135,11 @@ def pieces(data: bytes, size: int) -> list[Action]:
     return out
 
 
-def load(url: str, uv: bool, n: int = 6, **kw) -> object:
+def load(url: str, uv: dict, n: int = 6, **kw) -> object:
     kw.setdefault("model", ClosedModel(1))
     kw.setdefault("duration", 5.0)
     kw.setdefault("timeout", 2.0)
-    return run_load(url, max_requests=n, use_uvloop=uv, **kw)
+    return run_load(url, max_requests=n, **uv, **kw)
 
 
 CHUNKED = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\n"
@@ -189,10 +198,10 @@ def test_broken_responses_are_counted_not_raised(actions, kind, uv):
     assert r.latency.count == 0
 
 
-def test_oversized_head_is_malformed_not_buffered_forever():
+def test_oversized_head_is_malformed_not_buffered_forever(engine_kw):
     huge = b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 70_000
     with scripted_server(always(huge, "hang")) as url:
-        r = load(url, False, n=2)
+        r = load(url, engine_kw, n=2)
     assert r.errors == {"malformed": 2}
     assert "65536 bytes" in r.error_samples["malformed"]
 
@@ -200,7 +209,7 @@ def test_oversized_head_is_malformed_not_buffered_forever():
 def test_silent_service_times_out_within_bounds(uv):
     with scripted_server(always("hang")) as url:
         t0 = time.monotonic()
-        r = run_load(url, model=ClosedModel(3), duration=0.4, timeout=0.3, use_uvloop=uv)
+        r = run_load(url, model=ClosedModel(3), duration=0.4, timeout=0.3, **uv)
         wall = time.monotonic() - t0
     assert r.completed == 0
     assert r.failed == r.sent > 0
@@ -209,7 +218,7 @@ def test_silent_service_times_out_within_bounds(uv):
     assert wall < 0.4 + 0.3 + 0.5
 
 
-def test_closed_model_warmup_requests_are_not_counted():
+def test_closed_model_warmup_requests_are_not_counted(engine_kw):
     arrivals: list[int] = []
 
     def script(i: int, req: bytes) -> list[Action]:
@@ -217,7 +226,7 @@ def test_closed_model_warmup_requests_are_not_counted():
         return [b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"]
 
     with scripted_server(script) as url:
-        r = run_load(url, model=ClosedModel(2), duration=0.3, warmup=0.3, use_uvloop=False)
+        r = run_load(url, model=ClosedModel(2), duration=0.3, warmup=0.3, **engine_kw)
     first = arrivals[0]
     warm = sum(1 for t in arrivals if t < first + 300_000_000)
     window = sum(1 for t in arrivals if first + 300_000_000 <= t < first + 600_000_000)
@@ -228,7 +237,7 @@ def test_closed_model_warmup_requests_are_not_counted():
     assert r.sent < len(arrivals) - warm // 2
 
 
-def test_mixed_answers_are_attributed_per_request():
+def test_mixed_answers_are_attributed_per_request(engine_kw):
     def script(i: int, req: bytes) -> list[Action]:
         if req.startswith(b"GET /bad"):
             return [b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n"]
@@ -240,7 +249,7 @@ def test_mixed_answers_are_attributed_per_request():
     from pytest_goperf.load.scenario import Scenario
 
     with scripted_server(script) as url:
-        r = run_load(url, Scenario(scenario), model=ClosedModel(2), duration=5, max_requests=400, use_uvloop=False)
+        r = run_load(url, Scenario(scenario), model=ClosedModel(2), duration=5, max_requests=400, **engine_kw)
     ok, bad, gone = r.by_request
     assert (ok.sent, bad.sent, gone.sent) == (200, 100, 100)
     assert (ok.completed, dict(ok.status_counts)) == (200, {200: 200})
@@ -267,7 +276,7 @@ def test_refused_target_ends_at_once_with_a_clear_error(model):
     assert time.monotonic() - t0 < 2
 
 
-def test_service_that_goes_away_mid_run_is_counted_as_refused_connections():
+def test_service_that_goes_away_mid_run_is_counted_as_refused_connections(engine_kw):
     # The first connection is served a few times, then the server stops listening
     # and drops it: the reconnects are refused and counted, the run still ends on time.
     stop = threading.Event()
@@ -289,7 +298,7 @@ def test_service_that_goes_away_mid_run_is_counted_as_refused_connections():
     th = threading.Thread(target=serve_then_vanish, daemon=True)
     th.start()
     t0 = time.monotonic()
-    r = run_load(f"http://127.0.0.1:{port}/", model=ClosedModel(1), duration=0.5, use_uvloop=False)
+    r = run_load(f"http://127.0.0.1:{port}/", model=ClosedModel(1), duration=0.5, **engine_kw)
     assert time.monotonic() - t0 < 1.5
     th.join(2)
     assert r.completed == 5
@@ -299,18 +308,19 @@ def test_service_that_goes_away_mid_run_is_counted_as_refused_connections():
     assert r.failed == sum(r.errors.values())
 
 
-def test_run_load_refuses_a_running_event_loop_and_arun_load_works_there():
+@pytest.mark.parametrize(("chosen", "client"), [(None, "go"), ("go", "go"), ("python", "asyncio")])
+def test_run_load_refuses_a_running_event_loop_and_arun_load_works_there(chosen, client):
     from pytest_goperf.load.engine import arun_load
 
     async def main():
         with pytest.raises(ConfigError, match="arun_load"):
-            run_load("http://127.0.0.1:1/", model=ClosedModel(1), duration=1)
+            run_load("http://127.0.0.1:1/", model=ClosedModel(1), duration=1, engine=chosen)
         with scripted_server(always(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")) as url:
-            return await arun_load(url, model=ClosedModel(2), duration=0.3)
+            return await arun_load(url, model=ClosedModel(2), duration=0.3, engine=chosen)
 
     r = asyncio.run(main())
     assert r.completed > 0 and r.failed == 0
-    assert r.client == "asyncio"
+    assert r.client == client
 
 
 @pytest.mark.parametrize(
@@ -331,12 +341,12 @@ def test_bounds_are_required(kwargs, match):
         run_load("http://127.0.0.1:1/", **kwargs)
 
 
-def test_open_model_queues_for_a_busy_pool_and_counts_the_wait():
+def test_open_model_queues_for_a_busy_pool_and_counts_the_wait(engine_kw):
     # One connection, a 20 ms service time, 100 requests/s due: the line grows by
     # about half a request per 10 ms, and latency from due time must show it.
     ok = [0.02, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"]
     with scripted_server(always(*ok)) as url:
-        r = run_load(url, model=OpenModel(100, connections=1, max_in_flight=100), duration=0.4, use_uvloop=False)
+        r = run_load(url, model=OpenModel(100, connections=1, max_in_flight=100), duration=0.4, **engine_kw)
     assert r.connections == 1
     assert (r.sent, r.completed, r.dropped, r.failed) == (40, 40, 0, 0)
     # The last of 40 requests waits behind 39 others of >= 20 ms each: ~0.8 s after it was due at 0.39 s.
@@ -345,10 +355,10 @@ def test_open_model_queues_for_a_busy_pool_and_counts_the_wait():
     assert r.elapsed >= 0.75
 
 
-def test_open_model_drops_beyond_max_in_flight_and_times_out_the_line():
+def test_open_model_drops_beyond_max_in_flight_and_times_out_the_line(engine_kw):
     with scripted_server(always("hang")) as url:
         r = run_load(
-            url, model=OpenModel(200, connections=2, max_in_flight=10), duration=0.3, timeout=0.15, use_uvloop=False
+            url, model=OpenModel(200, connections=2, max_in_flight=10), duration=0.3, timeout=0.15, **engine_kw
         )
     assert r.sent + r.dropped == 60
     assert r.dropped > 0
@@ -382,12 +392,12 @@ def test_cancelled_arun_load_stops_sending(model):
         asyncio.run(main(url))
 
 
-def test_stop_event_ends_a_run_from_another_thread():
+def test_stop_event_ends_a_run_from_another_thread(engine_kw):
     stop = threading.Event()
     with scripted_server(always(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")) as url:
         threading.Timer(0.3, stop.set).start()
         t0 = time.monotonic()
-        r = run_load(url, model=ClosedModel(2), duration=30, stop=stop, use_uvloop=False)
+        r = run_load(url, model=ClosedModel(2), duration=30, stop=stop, **engine_kw)
     assert time.monotonic() - t0 < 1.5
     assert r.stopped_by == "stop_event"
     assert 0.25 < r.duration < 1.0

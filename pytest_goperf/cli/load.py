@@ -48,6 +48,7 @@ def run_load_command(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             allow_remote=args.allow_remote,
             use_uvloop=False if args.no_uvloop else None,
+            engine=args.engine,
         )
     if args.json:
         print(json.dumps(result.to_json(), indent=2, sort_keys=True))

@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import math
 import socket
 import threading
 import time
+import warnings
 from array import array
 from collections import deque
 from collections.abc import Callable
@@ -33,7 +35,7 @@ from typing import Any, Final, Literal
 
 import numpy as np
 
-from ..errors import ConfigError, ServiceError
+from ..errors import BuildError, ConfigError, GoperfError, ServiceError
 from .histogram import LatencyHistogram
 from .result import LoadResult, RequestStats
 from .scenario import ClosedModel, Model, OpenModel, Request, Scenario, Target
@@ -899,6 +901,56 @@ def _as_scenario(scenario: Scenario | Request | str | None, target: Target) -> t
     raise ConfigError(f"scenario must be a Scenario, a Request, a path or None, got {scenario!r}")
 
 
+Engine = Literal["go", "python"]
+ENGINES: Final[tuple[Engine, ...]] = ("go", "python")
+_fallback_told = False
+
+
+def choose_engine(engine: Engine | None, use_uvloop: bool | None = None) -> Engine:
+    """The engine a run uses: ``engine`` when given; else the Go worker when it can be built.
+
+    ``None`` picks the Go worker (``goworker``), measured leaner per request
+    than the Python engine (bench/bench_load.py), unless ``use_uvloop`` was
+    set (an event-loop choice only the Python engine has) or the worker cannot
+    be built (no Go toolchain): then the Python engine, with a warning once per process.
+
+    :raises ConfigError: an unknown engine, or ``use_uvloop`` with ``engine="go"``.
+    :raises BuildError: ``engine="go"`` and the worker cannot be built.
+    """
+    global _fallback_told
+    if engine is not None and engine not in ENGINES:
+        raise ConfigError(f"load engine must be one of {', '.join(ENGINES)} (or None for the default), got {engine!r}")
+    if engine == "python" or (engine is None and use_uvloop is not None):
+        return "python"
+    if use_uvloop is not None:
+        raise ConfigError("use_uvloop applies to the Python engine only; drop it or pass engine='python'")
+    from .goworker import worker_binary
+
+    try:
+        worker_binary()
+    except BuildError as exc:
+        if engine == "go":
+            raise
+        if not _fallback_told:
+            _fallback_told = True
+            warnings.warn(f"goperf load: using the Python engine, the Go load worker is not available: {exc}",
+                          RuntimeWarning, stacklevel=3)
+        return "python"
+    return "go"
+
+
+def _prepare(
+    target: str, scenario: Scenario | Request | str | None, model: Model, duration: float, warmup: float,
+    max_requests: int | None, timeout: float, allow_remote: bool,
+) -> tuple[Target, Scenario, str]:
+    if not isinstance(model, (OpenModel, ClosedModel)):
+        raise ConfigError(f"model must be OpenModel(rate) or ClosedModel(concurrency), got {model!r}")
+    _check_bounds(duration, warmup, max_requests, timeout)
+    tgt = Target.parse(target, allow_remote=allow_remote)
+    scen, prefix = _as_scenario(scenario, tgt)
+    return tgt, scen, prefix
+
+
 async def arun_load(
     target: str,
     scenario: Scenario | Request | str | None = None,
@@ -910,13 +962,36 @@ async def arun_load(
     timeout: float = 10.0,
     allow_remote: bool = False,
     stop: threading.Event | None = None,
+    engine: Engine | None = None,
 ) -> LoadResult:
-    """Run a bounded load against ``target`` on the running event loop; see :func:`run_load`."""
-    if not isinstance(model, (OpenModel, ClosedModel)):
-        raise ConfigError(f"model must be OpenModel(rate) or ClosedModel(concurrency), got {model!r}")
-    _check_bounds(duration, warmup, max_requests, timeout)
-    tgt = Target.parse(target, allow_remote=allow_remote)
-    scen, prefix = _as_scenario(scenario, tgt)
+    """Run a bounded load against ``target`` on the running event loop; see :func:`run_load`.
+
+    With the Go engine the worker runs from a thread of the loop's default
+    executor; cancelling this call kills it (by PID) and waits until it is gone.
+    """
+    tgt, scen, prefix = _prepare(target, scenario, model, duration, warmup, max_requests, timeout, allow_remote)
+    loop = asyncio.get_running_loop()
+    if engine != "python" and await loop.run_in_executor(None, choose_engine, engine) == "go":
+        from .goworker import run_worker
+
+        kill = threading.Event()
+        job = functools.partial(run_worker, target, tgt, scen, prefix, model=model, duration=duration, warmup=warmup,
+                                max_requests=max_requests, timeout=timeout, allow_remote=allow_remote, stop=stop, kill=kill)
+        fut = loop.run_in_executor(None, job)
+        try:
+            return await asyncio.shield(fut)
+        except asyncio.CancelledError:
+            kill.set()
+            with contextlib.suppress(GoperfError):
+                await fut
+            raise
+    return await _arun_python(target, tgt, scen, prefix, model, duration, warmup, max_requests, timeout, stop)
+
+
+async def _arun_python(
+    url: str, tgt: Target, scen: Scenario, prefix: str, model: Model, duration: float, warmup: float,
+    max_requests: int | None, timeout: float, stop: threading.Event | None,
+) -> LoadResult:
     _fd_headroom(model.concurrency if isinstance(model, ClosedModel) else model.connections)
     loop = asyncio.get_running_loop()
     engine = _Engine(loop, tgt, scen, prefix, model, warmup, duration, max_requests, timeout, raw=_raw_sockets(loop))
@@ -931,7 +1006,7 @@ async def arun_load(
                 conn.transport.abort()
             elif conn.task is not None:
                 conn.task.cancel()
-    return engine.result(target, _client_name(loop))
+    return engine.result(url, _client_name(loop))
 
 
 def _raw_sockets(loop: asyncio.AbstractEventLoop) -> bool:
@@ -975,11 +1050,14 @@ def run_load(
     allow_remote: bool = False,
     use_uvloop: bool | None = None,
     stop: threading.Event | None = None,
+    engine: Engine | None = None,
 ) -> LoadResult:
     """Run a bounded HTTP/1.1 keep-alive load against ``target`` and return what it achieved.
 
-    Blocking; runs its own private event loop, so it may be called from any
-    thread that is not running an event loop (use :func:`arun_load` there).
+    Blocking; it may be called from any thread that is not running an event
+    loop (use :func:`arun_load` there). The Go engine runs the load in the Go
+    worker process (built on first use, see :mod:`.goworker`); the Python
+    engine on a private event loop in this thread.
 
     :param target: base URL, ``http://127.0.0.1:PORT[/prefix]``; with no
         scenario, its path and query are the request.
@@ -992,11 +1070,16 @@ def run_load(
     :param timeout: seconds a request may take, connecting included, before it
         counts as failed; it also bounds the wait for the last responses.
     :param allow_remote: allow a target that is not a loopback address.
-    :param use_uvloop: None uses uvloop when importable; False never; True requires it.
+    :param use_uvloop: Python engine: None uses uvloop when importable; False never; True requires it.
+        Setting it (with ``engine=None``) selects the Python engine.
     :param stop: setting this event (from any thread) ends the sending within
         about 50 ms; the answers outstanding are still awaited and counted.
+    :param engine: ``"go"`` (the Go worker), ``"python"``, or None: the Go
+        worker when it can be built, else the Python engine with a warning
+        (see :func:`choose_engine`). Both give the same result, keys and bounds.
     :raises ConfigError: a bad setting or a non-loopback target.
     :raises ServiceError: not one connection to the target could be opened.
+    :raises BuildError: ``engine="go"`` and the worker cannot be built (no Go toolchain).
     """
     try:
         asyncio.get_running_loop()
@@ -1004,20 +1087,16 @@ def run_load(
         pass
     else:
         raise ConfigError("run_load() was called from a running event loop; use 'await arun_load(...)' there")
+    tgt, scen, prefix = _prepare(target, scenario, model, duration, warmup, max_requests, timeout, allow_remote)
+    if choose_engine(engine, use_uvloop) == "go":
+        from .goworker import run_worker
+
+        return run_worker(target, tgt, scen, prefix, model=model, duration=duration, warmup=warmup,
+                          max_requests=max_requests, timeout=timeout, allow_remote=allow_remote, stop=stop)
     loop = _new_loop(use_uvloop)
     try:
         return loop.run_until_complete(
-            arun_load(
-                target,
-                scenario,
-                model=model,
-                duration=duration,
-                warmup=warmup,
-                max_requests=max_requests,
-                timeout=timeout,
-                allow_remote=allow_remote,
-                stop=stop,
-            )
+            _arun_python(target, tgt, scen, prefix, model, duration, warmup, max_requests, timeout, stop)
         )
     finally:
         close_loop(loop)

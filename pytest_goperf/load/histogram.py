@@ -215,3 +215,25 @@ class LatencyHistogram:
             "p999_ms": self.percentile(99.9) / ms,
             "max_ms": self.max_ns / ms,
         }
+
+
+def histogram_from_sparse(
+    buckets: Iterable[Sequence[int]], *, count: int, total_ns: int, min_ns: int, max_ns: int
+) -> LatencyHistogram:
+    """A histogram from ``(bucket index, count)`` pairs and its exact summary (the Go load worker's output).
+
+    :raises UsageError: a bucket index out of range, or counts that do not add up to ``count``.
+    """
+    h = LatencyHistogram()
+    counts = h._counts
+    seen = 0
+    for index, n in buckets:
+        if not 0 <= index < BUCKET_COUNT or n < 0:
+            raise UsageError(f"histogram bucket {index}: {n} is outside the bucket layout")
+        counts[index] += n
+        seen += n
+    if seen != count:
+        raise UsageError(f"histogram buckets hold {seen} values, its count says {count}")
+    h.count, h.total_ns = count, total_ns
+    h.min_ns, h.max_ns = (min_ns, max_ns) if count else (0, 0)
+    return h

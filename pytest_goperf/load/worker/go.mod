@@ -1,0 +1,3 @@
+module goperf.invalid/loadworker
+
+go 1.22
