@@ -20,7 +20,6 @@ import pytest
 
 from pytest_goperf.cli.main import main
 from pytest_goperf.errors import BuildError, ConfigError, ServiceError
-from pytest_goperf.load import engine as engine_mod
 from pytest_goperf.load import goworker
 from pytest_goperf.load.engine import choose_engine, run_load
 from pytest_goperf.load.histogram import BUCKET_COUNT, LatencyHistogram, histogram_from_sparse
@@ -121,14 +120,12 @@ def test_histograms_cross_from_go_bucket_for_bucket():
         histogram_from_sparse([(3, 1)], count=2, total_ns=6, min_ns=3, max_ns=3)
 
 
-def test_no_go_toolchain_falls_back_to_python_with_a_warning_or_fails_when_asked(go_service, monkeypatch):
+def test_the_python_engine_is_the_default_and_go_without_a_toolchain_fails(go_service, monkeypatch):
     monkeypatch.setattr(goworker, "_built", {})
-    monkeypatch.setattr(engine_mod, "_fallback_told", False)
     monkeypatch.setenv("PATH", "")
     with pytest.raises(BuildError, match="Go toolchain"):
         choose_engine("go")
-    with pytest.warns(RuntimeWarning, match="using the Python engine"):
-        assert choose_engine(None) == "python"
+    assert choose_engine(None) == "python"  # the default needs no toolchain at all
     r = run_load(go_service.url, "/items", model=ClosedModel(2), duration=0.2)
     assert r.client in ("asyncio", "uvloop")
     with pytest.raises(ConfigError, match="one of go, python"):

@@ -101,7 +101,7 @@ def _add_load(sub: SubParsers) -> None:
     p.add_argument("--allow-remote", action="store_true", help="allow a target that is not a loopback address")
     p.add_argument("--engine", choices=["go", "python"], default=None,
                    help="go: the Go load worker (built on first use with the go on PATH); python: the asyncio "
-                   "engine (default: go when it can be built, else python with a message)")
+                   "engine (the default)")
     p.add_argument("--no-uvloop", action="store_true",
                    help="python engine: use asyncio's own event loop even if uvloop is installed (implies --engine python)")
     p.add_argument("--json", action="store_true", help="print the result as JSON (keys in docs/load.md)")
