@@ -308,7 +308,7 @@ def test_service_that_goes_away_mid_run_is_counted_as_refused_connections(engine
     assert r.failed == sum(r.errors.values())
 
 
-@pytest.mark.parametrize(("chosen", "client"), [(None, "go"), ("go", "go"), ("python", "asyncio")])
+@pytest.mark.parametrize(("chosen", "client"), [(None, "asyncio"), ("go", "go"), ("python", "asyncio")])
 def test_run_load_refuses_a_running_event_loop_and_arun_load_works_there(chosen, client):
     from pytest_goperf.load.engine import arun_load
 
