@@ -959,7 +959,8 @@ async def arun_load(
     """
     tgt, scen, prefix = _prepare(target, scenario, model, duration, warmup, max_requests, timeout, allow_remote)
     loop = asyncio.get_running_loop()
-    if engine != "python" and await loop.run_in_executor(None, choose_engine, engine) == "go":
+    # Only the Go engine may need a build (off the loop); None and "python" are the Python engine.
+    if engine not in (None, "python") and await loop.run_in_executor(None, choose_engine, engine) == "go":
         from .goworker import run_worker
 
         kill = threading.Event()
@@ -1062,9 +1063,8 @@ def run_load(
         Setting it (with ``engine=None``) selects the Python engine.
     :param stop: setting this event (from any thread) ends the sending within
         about 50 ms; the answers outstanding are still awaited and counted.
-    :param engine: ``"go"`` (the Go worker), ``"python"``, or None: the Go
-        worker when it can be built, else the Python engine with a warning
-        (see :func:`choose_engine`). Both give the same result, keys and bounds.
+    :param engine: ``"go"`` (the Go worker), ``"python"``, or None: the Python
+        engine (see :func:`choose_engine`). Both give the same result, keys and bounds.
     :raises ConfigError: a bad setting or a non-loopback target.
     :raises ServiceError: not one connection to the target could be opened.
     :raises BuildError: ``engine="go"`` and the worker cannot be built (no Go toolchain).
