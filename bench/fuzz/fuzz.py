@@ -119,11 +119,6 @@ _DONE_RE = re.compile(r"Done (\d+) runs in (\d+) second")
 _KIND_RE = re.compile(r"ERROR: libFuzzer: (timeout|out-of-memory|deadly signal)|==\d+== ERROR: libFuzzer: (\S+)")
 
 
-def findings_now(work: Path, before: set[str]) -> bool:
-    """Whether the findings folder has gained a file since ``before`` was listed."""
-    return bool({p.name for p in (work / "findings").iterdir()} - before)
-
-
 def parent(name: str, args: argparse.Namespace) -> dict[str, object]:
     """Fuzz ``name`` until ``args.runs`` inputs have run, restarting the child after each finding."""
     from targets import TARGETS
@@ -151,14 +146,15 @@ def parent(name: str, args: argparse.Namespace) -> dict[str, object]:
         done = _DONE_RE.findall(tail)
         ran = int(done[-1][0]) if done and proc.returncode == 0 else int(count_file.read_text() or 0)
         total += ran
-        for new in sorted({p.name for p in (work / "findings").iterdir()} - before):
+        added = sorted({p.name for p in (work / "findings").iterdir()} - before)
+        for new in added:
             if new.endswith(".bin"):
                 continue  # the input of a finding whose report (.txt) is listed
             kind = _KIND_RE.search(tail)
             findings.append({"file": new, "kind": (kind.group(1) or kind.group(2)) if kind else "crash"})
         if proc.returncode == 0:
             break
-        if ran == 0 and not findings_now(work, before):
+        if ran == 0 and not added:
             # the child died before its first input (an import error, a bad option): no campaign at all
             raise SystemExit(f"fuzz child for {name!r} failed before running any input (exit {proc.returncode});"
                              f" see {log}:\n{tail[-3000:]}")
